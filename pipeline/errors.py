@@ -6,8 +6,18 @@ exits non-zero; nothing below the CLI prints errors itself.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user would type it: relative to the working folder when inside it."""
+    path = Path(path)
+    try:
+        return os.path.relpath(path) if path.is_absolute() and Path.cwd() in path.parents else str(path)
+    except ValueError:
+        return str(path)
 
 
 class PipelineError(Exception):
@@ -22,7 +32,8 @@ class PipelineError(Exception):
     def location(self) -> str:
         if self.file is None:
             return ""
-        return f"{self.file}:{self.line}" if self.line else str(self.file)
+        shown = display_path(self.file)
+        return f"{shown}:{self.line}" if self.line else shown
 
     def __str__(self) -> str:
         where = self.location()
@@ -46,7 +57,8 @@ class Problem:
         return self.severity == "error"
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        shown = display_path(self.file)
+        where = f"{shown}:{self.line}" if self.line else shown
         text = f"{where}: {self.severity}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 

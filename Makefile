@@ -1,0 +1,83 @@
+# Two commands on a fresh machine: `make all` builds the book, `make test` tests it.
+# Every target depends on setup, which installs what is missing and re-runs only when its inputs change.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+MANUSCRIPT ?= manuscript
+OUT ?= build
+APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji poppler-utils default-jre-headless qpdf git
+
+BUILD_FLAGS := --manuscript $(MANUSCRIPT) --out $(OUT)
+ifeq ($(RELEASE),1)
+BUILD_FLAGS += --release
+endif
+ifeq ($(DRAFT),1)
+BUILD_FLAGS += --draft
+endif
+PDF_FLAGS :=
+ifeq ($(MARKS),1)
+PDF_FLAGS += --marks
+endif
+ifneq ($(VARIANT),)
+PDF_FLAGS += --variant $(VARIANT)
+endif
+
+.PHONY: all setup check status diagrams assemble epub pdf validate test bench clean distclean
+
+all: setup
+	$(PY) -m pipeline all $(BUILD_FLAGS) $(PDF_FLAGS)
+
+setup: $(STAMPS)/apt $(STAMPS)/python $(STAMPS)/node
+
+# Debian packages: installed when root, otherwise the exact command is printed and setup stops.
+$(STAMPS)/apt: Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "setup: installing Debian packages:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "setup: these Debian packages are missing. Run, then re-run make:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $$missing"; exit 1; \
+	  fi; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/python: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@mkdir -p $(STAMPS) && touch $@
+
+# puppeteer-core and Ace use the system Chromium; no browser is downloaded.
+$(STAMPS)/node: package.json package-lock.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+check: setup
+	$(PY) -m pipeline check --manuscript $(MANUSCRIPT) $(if $(filter 1,$(RELEASE)),--release) $(if $(filter 1,$(STRICT)),--strict)
+
+status: setup
+	$(PY) -m pipeline status --manuscript $(MANUSCRIPT) --out $(OUT) $(if $(filter 1,$(HISTORY)),--history)
+
+diagrams assemble epub: setup
+	$(PY) -m pipeline $@ $(BUILD_FLAGS)
+
+pdf: setup
+	$(PY) -m pipeline pdf $(BUILD_FLAGS) $(PDF_FLAGS)
+
+validate: setup
+	$(PY) -m pipeline validate --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(OUT)
+
+distclean: clean
+	rm -rf $(VENV) node_modules $(STAMPS)
