@@ -26,8 +26,28 @@ endif
 
 .PHONY: all setup check status diagrams assemble epub pdf validate test bench clean distclean
 
-all: setup
+# Make's own dependency tracking makes a rebuild with nothing changed a no-op: outputs depend on the
+# manuscript, the code, the styles, and the flags of the last build (rewritten only when they change).
+SOURCES := $(MANUSCRIPT)/book.yaml $(wildcard $(MANUSCRIPT)/*.md $(MANUSCRIPT)/*.txt $(MANUSCRIPT)/data/*.yaml \
+           $(MANUSCRIPT)/images/* pipeline/*.py styles/* templates/* templates/*/* tools/*)
+FLAGS_FILE := $(OUT)/.flags
+$(shell mkdir -p $(OUT); echo '$(BUILD_FLAGS) $(PDF_FLAGS)' | cmp -s - $(FLAGS_FILE) 2>/dev/null || echo '$(BUILD_FLAGS) $(PDF_FLAGS)' > $(FLAGS_FILE))
+
+all: setup $(OUT)/.all
+
+$(OUT)/.all: $(SOURCES) $(FLAGS_FILE)
 	$(PY) -m pipeline all $(BUILD_FLAGS) $(PDF_FLAGS)
+	@touch $@
+
+pdf: setup $(OUT)/book.pdf
+
+$(OUT)/book.pdf: $(SOURCES) $(FLAGS_FILE)
+	$(PY) -m pipeline pdf $(BUILD_FLAGS) $(PDF_FLAGS)
+
+epub: setup $(OUT)/book.epub
+
+$(OUT)/book.epub: $(SOURCES) $(FLAGS_FILE)
+	$(PY) -m pipeline epub $(BUILD_FLAGS)
 
 setup: $(STAMPS)/apt $(STAMPS)/python $(STAMPS)/node
 
@@ -61,11 +81,8 @@ check: setup
 status: setup
 	$(PY) -m pipeline status --manuscript $(MANUSCRIPT) --out $(OUT) $(if $(filter 1,$(HISTORY)),--history)
 
-diagrams assemble epub: setup
+diagrams assemble: setup
 	$(PY) -m pipeline $@ $(BUILD_FLAGS)
-
-pdf: setup
-	$(PY) -m pipeline pdf $(BUILD_FLAGS) $(PDF_FLAGS)
 
 validate: setup
 	$(PY) -m pipeline validate --out $(OUT)
