@@ -1,0 +1,714 @@
+"""The diagram stage: mermaid fences in the manuscript -> cached SVG files (PNG where SVG cannot do).
+
+Local rendering runs mermaid from node_modules in system Chromium, all of a build's diagrams in
+one page (tools/render_mermaid.mjs), because starting a browser per diagram costs ~2 s each.
+The SVGs are then made safe for EPUB and WeasyPrint: absolute size, ids unique per diagram,
+no empty <tspan dy>, no CSS var(). Results are cached by content, so an unchanged rebuild
+starts neither node nor Chromium. See docs/diagrams.md.
+"""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from pipeline.config import DiagramSettings
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NODE_SCRIPT = PROJECT_ROOT / "tools" / "render_mermaid.mjs"
+CONFIG_FILE = PROJECT_ROOT / "styles" / "mermaid-config.json"
+MERMAID_DIR = PROJECT_ROOT / "node_modules" / "mermaid"
+# Bump when the SVG post-processing changes, so old cache entries are not reused.
+POSTPROCESS_VERSION = "2"
+LAYOUTS = ("auto", "scale", "landscape")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+SVG_NS = "http://www.w3.org/2000/svg"
+PX_PER_MM = 96 / 25.4
+PT_PER_PX = 0.75
+DEFAULT_FONT_PX = 16.0   # mermaid's default fontSize, used when an SVG names none
+STARTUP_ALLOWANCE_S = 30.0
+
+# How many node renderer processes this Python process has started: tests use it to prove
+# that a fully cached build starts none.
+renderer_launches = 0
+
+
+# ----------------------------------------------------------------------------- fences
+
+@dataclass(frozen=True)
+class DiagramBlock:
+    code: str            # the mermaid source
+    file: Path
+    line: int            # 1-based line of the opening fence in `file`
+    start: int           # 0-based index into text.splitlines() of the opening fence
+    end: int             # exclusive: one past the closing fence
+    id: str | None
+    caption: str | None
+    alt: str | None
+    layout: str | None
+
+
+OPENING_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>.*?)\s*$")
+ATTRIBUTE = re.compile(r"""(?P<key>[\w:-]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|“(?P<cq>[^”]*)”|(?P<bare>[^\s}]+))"""
+                       r"""|(?P<hash>#[^\s}]+)|(?P<cls>\.[^\s}]+)""")
+
+
+def find_diagrams(text: str, file: Path, first_line: int = 1) -> list[DiagramBlock]:
+    """Every mermaid fence in `text`; fences of other languages are skipped whole, so a
+    mermaid example quoted inside a ```markdown block is not rendered."""
+    lines = text.splitlines()
+    blocks, index = [], 0
+    while index < len(lines):
+        opening = OPENING_FENCE.match(lines[index])
+        if not opening or (opening["fence"][0] == "`" and "`" in opening["info"]):
+            index += 1
+            continue
+        end, closed = _closing_fence(lines, index + 1, opening["fence"])
+        attributes = _fence_attributes(opening["info"])
+        if attributes is not None:
+            inside = lines[index + 1:end - 1] if closed else lines[index + 1:end]
+            code = "\n".join(_strip_indent(line, len(opening["indent"])) for line in inside)
+            blocks.append(_block(attributes, code, file, first_line + index, index, end))
+        index = end
+    return blocks
+
+
+def _closing_fence(lines: list[str], start: int, fence: str) -> tuple[int, bool]:
+    """Index one past the closing fence, and whether there is one; an unclosed fence runs to
+    the end of the text, as in CommonMark."""
+    for index in range(start, len(lines)):
+        if _is_closing(lines[index], fence):
+            return index + 1, True
+    return len(lines), False
+
+
+def _is_closing(line: str, fence: str) -> bool:
+    stripped = line.strip()
+    return len(line) - len(line.lstrip(" ")) <= 3 and len(stripped) >= len(fence) \
+        and set(stripped) == {fence[0]}
+
+
+def _strip_indent(line: str, indent: int) -> str:
+    return line[min(indent, len(line) - len(line.lstrip(" "))):]
+
+
+def _fence_attributes(info: str) -> dict[str, str] | None:
+    """The attributes of a mermaid fence, or None when the fence is not mermaid.
+
+    Accepts `mermaid`, `mermaid {#id caption="…" alt="…" layout=landscape}`,
+    `{.mermaid #id caption="…"}` and `mermaid "标题"` (the title becomes the caption)."""
+    info = info.strip()
+    if info.startswith("{"):
+        attributes = _parse_braces(info)
+        return attributes if attributes.pop(".class", "").split().count("mermaid") else None
+    word, _, rest = info.partition(" ")
+    word, brace, tail = word.partition("{")   # ```mermaid{#id}
+    if word.lower() != "mermaid":
+        return None
+    rest = (brace + tail + " " + rest).strip()
+    title = re.match(r'^(?:"(?P<dq>[^"]*)"|“(?P<cq>[^”]*)”|\'(?P<sq>[^\']*)\')\s*', rest)
+    attributes = {}
+    if title:
+        attributes["caption"] = title["dq"] if title["dq"] is not None else (title["cq"] if title["cq"] is not None else title["sq"])
+        rest = rest[title.end():]
+    if rest.startswith("{"):
+        attributes = {**attributes, **_parse_braces(rest)}
+        attributes.pop(".class", None)
+    return attributes
+
+
+def _parse_braces(info: str) -> dict[str, str]:
+    inside = info.strip().removeprefix("{").rsplit("}", 1)[0]
+    attributes: dict[str, str] = {}
+    for match in ATTRIBUTE.finditer(inside):
+        if match["hash"]:
+            attributes["id"] = match["hash"][1:]
+        elif match["cls"]:
+            attributes[".class"] = (attributes.get(".class", "") + " " + match["cls"][1:]).strip()
+        else:
+            value = next(v for v in (match["dq"], match["sq"], match["cq"], match["bare"]) if v is not None)
+            attributes[match["key"].lower()] = value
+    return attributes
+
+
+def _block(attributes: dict[str, str], code: str, file: Path, line: int, start: int, end: int) -> DiagramBlock:
+    layout = attributes.get("layout")
+    if layout is not None and layout not in LAYOUTS:
+        raise PipelineError(f"the diagram's layout is {layout!r}, which is not one of {', '.join(LAYOUTS)}.",
+                            file=file, line=line, hint="Write layout=auto, layout=scale or layout=landscape.")
+    return DiagramBlock(code=code, file=Path(file), line=line, start=start, end=end,
+                        id=attributes.get("id"), caption=attributes.get("caption"),
+                        alt=attributes.get("alt"), layout=layout)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+@dataclass(frozen=True)
+class RenderedDiagram:
+    block: DiagramBlock
+    path: Path            # the SVG (or 2x PNG fallback, or placeholder SVG) in cache_dir
+    media_type: str       # image/svg+xml or image/png
+    width_px: float       # absolute CSS px size of the figure
+    height_px: float
+    placement: str        # "inline" or "landscape" (advice for print)
+    error: str | None     # set only for draft-mode placeholders
+
+
+@dataclass(frozen=True)
+class _Artifact:
+    """What the cache stores per diagram: independent of book.yaml's layout settings."""
+    path: Path
+    media_type: str
+    width_px: float
+    height_px: float
+    min_font_px: float
+
+
+@dataclass(frozen=True)
+class _Failure:
+    message: str
+    timeout: bool = False
+
+
+def render_diagrams(blocks: list[DiagramBlock], settings: DiagramSettings, cache_dir: Path, *, draft: bool = False,
+                    text_width_mm: float = 130.0, text_height_mm: float = 198.0,
+                    progress: Callable[[int, int], None] | None = None) -> list[RenderedDiagram]:
+    """Render every block (cached ones are only looked up) and advise a print placement for each.
+
+    Raises PipelineError for the first failing diagram unless `draft`, where failures become
+    placeholder boxes showing the error."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    config_text = _config_text()
+    renderer = _renderer_id(settings)
+    keys = [cache_key(block.code, _mermaid_version(), config_text, renderer) for block in blocks]
+    results: dict[str, _Artifact | _Failure] = {}
+    for key in dict.fromkeys(keys):
+        cached = _cached(cache_dir, key)
+        if cached:
+            results[key] = cached
+    done = sum(1 for key in keys if key in results)
+    if progress:
+        progress(done, len(blocks))
+    missing = {key: block.code for key, block in zip(keys, blocks) if key not in results}
+
+    def on_result(key: str, outcome: _Artifact | _Failure) -> None:
+        nonlocal done
+        results[key] = outcome
+        done += keys.count(key)
+        if progress:
+            progress(done, len(blocks))
+
+    if missing and settings.renderer == "remote":
+        _render_remote(missing, settings, cache_dir, config_text, on_result)
+    elif missing:
+        _render_local(missing, settings, cache_dir, json.loads(config_text), on_result)
+    return [_finish(block, key, results.get(key), settings, cache_dir, draft, text_width_mm, text_height_mm)
+            for block, key in zip(blocks, keys)]
+
+
+def _finish(block: DiagramBlock, key: str, outcome: _Artifact | _Failure | None, settings: DiagramSettings,
+            cache_dir: Path, draft: bool, text_width_mm: float, text_height_mm: float) -> RenderedDiagram:
+    if outcome is None:
+        outcome = _Failure("not rendered: an earlier diagram timed out and stopped the renderer.", timeout=True)
+    if isinstance(outcome, _Failure):
+        if not draft:
+            raise _diagram_error(block, outcome, settings)
+        return _placeholder(block, key, outcome.message, cache_dir)
+    layout = block.layout or settings.layout
+    placement = advise_placement(outcome.width_px, outcome.min_font_px, layout, text_width_mm, settings.min_text_pt)
+    if placement == "landscape" and layout == "auto":
+        rotated_pt = smallest_text_pt(outcome.width_px, outcome.min_font_px, text_height_mm)
+        if rotated_pt < settings.min_text_pt:
+            log.warning("%s:%d: the diagram is too wide even on a landscape page (smallest text %.1f pt); "
+                        "consider splitting it.", block.file, block.line, rotated_pt)
+    return RenderedDiagram(block, outcome.path, outcome.media_type, outcome.width_px, outcome.height_px,
+                           placement, None)
+
+
+def _diagram_error(block: DiagramBlock, failure: _Failure, settings: DiagramSettings) -> PipelineError:
+    if failure.timeout:
+        return PipelineError(f"rendering the mermaid diagram did not finish within {settings.timeout:g} s "
+                             f"({failure.message.strip()}).", file=block.file, line=block.line,
+                             hint="Simplify the diagram, or raise diagrams.timeout in book.yaml.")
+    message = failure.message.strip()
+    where = re.search(r"on line (\d+)", message)
+    if where:   # mermaid counts from the diagram's first line, the author from the file's
+        message += f"\n(mermaid's line {where[1]} is line {block.line + int(where[1])} of the file)"
+    return PipelineError(f"the mermaid diagram cannot be rendered: {message}", file=block.file, line=block.line,
+                         hint="Fix the diagram source inside this fence, "
+                              "or build with --draft to see the rest of the book.")
+
+
+# ----------------------------------------------------------------------------- placement
+
+def smallest_text_pt(width_px: float, min_font_px: float, available_mm: float) -> float:
+    """Size in pt of the diagram's smallest text once it is scaled down to fit `available_mm`."""
+    scale = min(1.0, available_mm * PX_PER_MM / width_px) if width_px > 0 else 1.0
+    return min_font_px * PT_PER_PX * scale
+
+
+def advise_placement(width_px: float, min_font_px: float, layout: str, text_width_mm: float,
+                     min_text_pt: float) -> str:
+    """`landscape` when layout forces it, or (auto) when fitting the text width would shrink the
+    smallest text below min_text_pt; `inline` otherwise."""
+    if layout == "landscape":
+        return "landscape"
+    if layout == "scale":
+        return "inline"
+    return "landscape" if smallest_text_pt(width_px, min_font_px, text_width_mm) < min_text_pt else "inline"
+
+
+# ----------------------------------------------------------------------------- cache
+
+def cache_key(code: str, mermaid_version: str, config_text: str, renderer: str) -> str:
+    payload = json.dumps({"code": code, "mermaid": mermaid_version, "config": config_text,
+                          "renderer": renderer, "postprocess": POSTPROCESS_VERSION},
+                         ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _renderer_id(settings: DiagramSettings) -> str:
+    return f"remote:{settings.server_url or 'https://mermaid.ink'}" if settings.renderer == "remote" else "local"
+
+
+def _config_text() -> str:
+    # Canonical JSON, so reformatting the file does not invalidate the cache.
+    return json.dumps(json.loads(CONFIG_FILE.read_text(encoding="utf-8")), sort_keys=True, ensure_ascii=False)
+
+
+def _mermaid_version() -> str:
+    package = MERMAID_DIR / "package.json"
+    if not package.is_file():
+        return "missing"
+    return json.loads(package.read_text(encoding="utf-8"))["version"]
+
+
+def _cached(cache_dir: Path, key: str) -> _Artifact | None:
+    meta_path = cache_dir / f"{key}.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        path = cache_dir / meta["file"]
+        if not path.is_file():
+            return None
+        return _Artifact(path, meta["media_type"], meta["width_px"], meta["height_px"], meta["min_font_px"])
+    except (ValueError, KeyError):
+        return None
+
+
+def _store(cache_dir: Path, key: str, svg: str, width: float, height: float, min_font_px: float,
+           png: bytes | None) -> _Artifact:
+    """Writes the files, then the meta last: a cache entry exists only once it is complete."""
+    svg_path = cache_dir / f"{key}.svg"
+    svg_path.write_text(svg, encoding="utf-8")
+    path, media_type = svg_path, "image/svg+xml"
+    if png is not None:
+        path, media_type = cache_dir / f"{key}.png", "image/png"
+        path.write_bytes(png)
+    meta = {"file": path.name, "media_type": media_type, "width_px": width, "height_px": height,
+            "min_font_px": min_font_px}
+    (cache_dir / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return _Artifact(path, media_type, width, height, min_font_px)
+
+
+# ----------------------------------------------------------------------------- local renderer
+
+def find_chromium() -> str:
+    override = os.environ.get("BOOK_CHROMIUM")
+    if override:
+        if os.path.isfile(override) and os.access(override, os.X_OK):
+            return override
+        raise PipelineError(f"BOOK_CHROMIUM is set to {override!r}, which is not an executable file.",
+                            hint="Point it at a Chromium binary, or unset it to use the installed chromium.")
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise PipelineError("Chromium is not installed, and the diagram stage needs it to render mermaid diagrams.",
+                        hint="Install chromium (apt-get install chromium) or run 'make setup'; "
+                             "or set BOOK_CHROMIUM to the browser's path.")
+
+
+def _find_node() -> str:
+    node = shutil.which("node")
+    if not node:
+        raise PipelineError("Node.js is not installed, and the diagram stage needs it to run mermaid.",
+                            hint="Install nodejs (version 20 or later) or run 'make setup'.")
+    if not (MERMAID_DIR / "dist" / "mermaid.min.js").is_file() or not (PROJECT_ROOT / "node_modules" / "puppeteer-core").is_dir():
+        raise PipelineError("mermaid or puppeteer-core is missing from node_modules.",
+                            file=PROJECT_ROOT / "package.json",
+                            hint="Run 'npm ci' in the project folder (or 'make setup').")
+    return node
+
+
+def _render_local(missing: dict[str, str], settings: DiagramSettings, cache_dir: Path, config: dict,
+                  on_result: Callable[[str, _Artifact | _Failure], None]) -> None:
+    chromium, node = find_chromium(), _find_node()
+    ids = {key: svg_id_for(key) for key in missing}
+    job = {"chromium": chromium, "mermaid": str(MERMAID_DIR / "dist" / "mermaid.min.js"), "config": config,
+           "timeoutMs": int(settings.timeout * 1000),
+           "diagrams": [{"id": ids[key], "code": code} for key, code in missing.items()]}
+    key_of = {svg_id: key for key, svg_id in ids.items()}
+    for record in _run_renderer(node, job, settings.timeout):
+        key = key_of[record["id"]]
+        on_result(key, _artifact_from_record(record, key, cache_dir))
+
+
+def svg_id_for(key: str) -> str:
+    # A letter first: XML ids and CSS selectors cannot start with a digit.
+    return f"m{key[:12]}"
+
+
+def _artifact_from_record(record: dict, key: str, cache_dir: Path) -> _Artifact | _Failure:
+    if record.get("error"):
+        return _Failure(record["error"], timeout=bool(record.get("timeout")))
+    svg = make_print_safe(record["svg"], svg_id_for(key), record["width"], record["height"])
+    png = base64.b64decode(record["png"]) if record.get("png") else None
+    if png is not None:
+        log.warning("diagram %s still needs <foreignObject> in SVG; using a 2x PNG instead.", svg_id_for(key))
+    return _store(cache_dir, key, svg, record["width"], record["height"],
+                  record.get("minFontPx") or DEFAULT_FONT_PX, png)
+
+
+def _run_renderer(node: str, job: dict, timeout: float) -> Iterator[dict]:
+    """Runs the node renderer once for all diagrams and yields its per-diagram results.
+
+    The node script times out a hung diagram itself; the waits here are a backstop for a hung
+    browser start or a node crash, after which the whole process tree is killed."""
+    global renderer_launches
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as handle:
+        json.dump(job, handle, ensure_ascii=False)
+    renderer_launches += 1
+    process = subprocess.Popen([node, str(NODE_SCRIPT), handle.name], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, encoding="utf-8", start_new_session=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+    stderr_tail: list[str] = []
+    threading.Thread(target=_pump, args=(process.stdout, lines.put), daemon=True).start()
+    threading.Thread(target=_pump, args=(process.stderr, lambda l: _keep_tail(stderr_tail, l)), daemon=True).start()
+    browser_pid, remaining = None, len(job["diagrams"])
+    try:
+        wait = timeout + STARTUP_ALLOWANCE_S
+        while remaining:
+            try:
+                line = lines.get(timeout=wait)
+            except queue.Empty:
+                raise PipelineError(f"the mermaid renderer stopped answering for {wait:g} s.",
+                                    hint="Check that Chromium starts (BOOK_CHROMIUM), or raise diagrams.timeout "
+                                         "in book.yaml.") from None
+            if line is None:
+                break
+            record = json.loads(line)
+            if record.get("event") == "browser":
+                browser_pid = record.get("pid")
+            elif record.get("event") == "fatal":
+                raise PipelineError(f"Chromium could not run mermaid: {record['error']}",
+                                    hint="Check that chromium works ('chromium --headless --version'), "
+                                         "or set BOOK_CHROMIUM to a working browser.")
+            else:
+                remaining -= 1
+                yield record
+                if record.get("timeout"):
+                    break
+            wait = timeout + 5.0
+        if remaining and process.wait(timeout=10) != 0:
+            raise PipelineError(f"the mermaid renderer failed (exit {process.returncode}): "
+                                f"{''.join(stderr_tail).strip()[-800:]}", file=NODE_SCRIPT,
+                                hint="Run 'npm ci' (or 'make setup') to restore node_modules.")
+    finally:
+        _stop(process, browser_pid)
+        os.unlink(handle.name)
+
+
+def _pump(stream, put: Callable[[str | None], None]) -> None:
+    for line in stream:
+        put(line)
+    put(None)
+
+
+def _keep_tail(tail: list[str], line: str | None) -> None:
+    if line is not None:
+        tail.append(line)
+        del tail[:-40]
+
+
+def _stop(process: subprocess.Popen, browser_pid: int | None) -> None:
+    """Ends node and the browser it started. Normally node has closed Chromium and exited;
+    after a hang both are killed. puppeteer starts Chromium in its own process group, so
+    killing node's group alone would leave Chromium running."""
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        for group in (process.pid, browser_pid):
+            if group:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
+        process.wait()
+
+
+# ----------------------------------------------------------------------------- SVG post-processing
+
+def make_print_safe(svg: str, id_prefix: str, width: float, height: float) -> str:
+    """The fixes WeasyPrint and EPUB need, on mermaid's SVG (see docs/diagrams.md)."""
+    svg = resolve_css_vars(svg)
+    root = etree.fromstring(svg.encode("utf-8"), etree.XMLParser(huge_tree=True, remove_blank_text=False))
+    remove_empty_tspans(root)
+    remove_today_markers(root)
+    prefix_ids(root, id_prefix)
+    put_texts_on_own_lines(root)
+    root.set("width", _number(width))
+    root.set("height", _number(height))
+    return etree.tostring(root, encoding="unicode")
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+CSS_VAR = re.compile(r"var\(\s*(--[\w-]+)\s*(?:,\s*([^()]*(?:\([^()]*\)[^()]*)*))?\)")
+CSS_CUSTOM_PROPERTY = re.compile(r"(--[\w-]+)\s*:\s*([^;}]+)")
+
+
+def resolve_css_vars(svg: str) -> str:
+    """WeasyPrint ignores declarations using var(); replace each by its value: the custom
+    property's definition in the SVG, else the var()'s fallback. Unresolvable ones are dropped."""
+    defined = {name: value.strip() for name, value in CSS_CUSTOM_PROPERTY.findall(svg)}
+
+    def value_of(match: re.Match) -> str:
+        name, fallback = match[1], match[2]
+        value = defined.get(name, fallback.strip() if fallback else "")
+        return CSS_VAR.sub(value_of, value) if "var(" in value else value
+
+    for _ in range(4):   # nested var() inside values
+        if "var(" not in svg:
+            break
+        svg = CSS_VAR.sub(value_of, svg)
+    return svg
+
+
+def remove_empty_tspans(root: etree._Element) -> None:
+    """Timeline <br> labels leave empty <tspan dy="1.1em">; Chromium ignores their dy (no
+    characters to move) but WeasyPrint applies it and pushes the next line out of its box."""
+    for tspan in list(root.iter(f"{{{SVG_NS}}}tspan")):
+        if len(tspan) == 0 and not (tspan.text or ""):
+            _remove_keeping_tail(tspan)
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    parent, tail = element.getparent(), element.tail or ""
+    previous = element.getprevious()
+    if tail:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(element)
+
+
+def put_texts_on_own_lines(root: etree._Element) -> None:
+    """One <text> per line keeps the SVG diffable and greppable. Only whitespace between
+    elements of a group is added, which SVG ignores; nothing inside a <text> changes."""
+    for text in root.iter(f"{{{SVG_NS}}}text"):
+        previous = text.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + "\n"
+        else:
+            text.getparent().text = (text.getparent().text or "") + "\n"
+
+
+def remove_today_markers(root: etree._Element) -> None:
+    """A gantt chart marks the day it was rendered: meaningless in print, and it would make
+    the book depend on the build date. mermaid has no config switch for it, only a per-diagram
+    `todayMarker off`."""
+    for marker in root.xpath("//svg:g[contains(concat(' ', @class, ' '), ' today ')]", namespaces={"svg": SVG_NS}):
+        marker.getparent().remove(marker)
+
+
+REFERENCE_ATTRIBUTES = ("aria-labelledby", "aria-describedby")
+URL_REF = re.compile(r"url\(\s*(['\"]?)#([^'\")\s]+)\1\s*\)")
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+
+def prefix_ids(root: etree._Element, prefix: str) -> None:
+    """Make every id start with the diagram's own id (derived from its content hash), so two
+    diagrams on one XHTML page never share an id, and rewrite every reference to match."""
+    renamed = {}
+    for element in root.iter():
+        old = element.get("id")
+        if old and not (old == prefix or old.startswith(prefix + "-") or old.startswith(prefix + "_")):
+            renamed[old] = f"{prefix}-{old}"
+    if not renamed:
+        return
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name, value in element.attrib.items():
+            element.set(name, _rewrite_references(name, value, renamed))
+        if element.tag == f"{{{SVG_NS}}}style" and element.text:
+            element.text = _rewrite_css(element.text, renamed)
+
+
+def _rewrite_references(name: str, value: str, renamed: dict[str, str]) -> str:
+    if name == "id":
+        return renamed.get(value, value)
+    if name in REFERENCE_ATTRIBUTES:
+        return " ".join(renamed.get(token, token) for token in value.split())
+    if name in ("href", XLINK_HREF) and value.startswith("#"):
+        return "#" + renamed.get(value[1:], value[1:])
+    if "url(" in value:
+        return URL_REF.sub(lambda m: f"url({m[1]}#{renamed.get(m[2], m[2])}{m[1]})", value)
+    return value
+
+
+def _rewrite_css(css: str, renamed: dict[str, str]) -> str:
+    css = URL_REF.sub(lambda m: f"url({m[1]}#{renamed.get(m[2], m[2])}{m[1]})", css)
+    return re.sub(r"#([A-Za-z_][\w-]*)", lambda m: "#" + renamed.get(m[1], m[1]), css)
+
+
+FONT_SIZE = re.compile(r"font-size\s*[:=]\s*\"?\s*([\d.]+)(px)?")
+
+
+def min_font_px_of(svg: str) -> float:
+    """Smallest font size an SVG names: the remote renderer cannot measure computed styles."""
+    sizes = [float(size) for size, _ in FONT_SIZE.findall(svg) if float(size) > 0]
+    return min(sizes) if sizes else DEFAULT_FONT_PX
+
+
+def svg_size(svg: str) -> tuple[float, float]:
+    """Absolute size of an SVG: its width/height when absolute, else its viewBox."""
+    root = etree.fromstring(svg.encode("utf-8"), etree.XMLParser(huge_tree=True))
+    view_box = [float(v) for v in re.split(r"[\s,]+", (root.get("viewBox") or "").strip()) if v]
+    sizes = []
+    for name, index in (("width", 2), ("height", 3)):
+        value = (root.get(name) or "").strip().removesuffix("px")
+        if re.fullmatch(r"[\d.]+", value):
+            sizes.append(float(value))
+        elif len(view_box) == 4:
+            sizes.append(view_box[index])
+        else:
+            raise ValueError(f"the SVG has no absolute {name} and no viewBox")
+    return sizes[0], sizes[1]
+
+
+# ----------------------------------------------------------------------------- remote renderer
+
+def _render_remote(missing: dict[str, str], settings: DiagramSettings, cache_dir: Path, config_text: str,
+                   on_result: Callable[[str, _Artifact | _Failure], None]) -> None:
+    """mermaid.ink (or a compatible server) through mermaid-py. Our print-safe config travels
+    as an %%{init}%% directive, because mermaid-py's URLs carry only the source."""
+    with contextlib.redirect_stdout(io.StringIO()):   # it prints an IPython notice on import
+        import mermaid as mermaid_py   # local: the local renderer must not need requests
+
+    server = settings.server_url or "https://mermaid.ink"
+    with _environment("MERMAID_INK_SERVER", server), \
+            concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        for key, code in missing.items():
+            # mermaid-py sets no timeout on its requests; wait here instead.
+            future = pool.submit(mermaid_py.Mermaid, with_init_directive(code, config_text))
+            try:
+                diagram = future.result(timeout=settings.timeout)
+                on_result(key, _remote_artifact(diagram.svg_response.text, diagram.img_response, key, cache_dir))
+            except concurrent.futures.TimeoutError:
+                raise PipelineError(f"the mermaid server {server} did not answer within {settings.timeout:g} s.",
+                                    hint="Check diagrams.server / MERMAID_INK_SERVER, or use renderer: local.") from None
+            except mermaid_py.MermaidError as error:
+                on_result(key, _Failure(error.response_text or str(error)))
+            except OSError as error:   # requests' ConnectionError is an OSError
+                raise PipelineError(f"cannot reach the mermaid server {server}: {error}",
+                                    hint="Check diagrams.server / MERMAID_INK_SERVER, or use renderer: local.") from None
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def with_init_directive(code: str, config_text: str) -> str:
+    """Prepends %%{init}%% after any front matter (which must stay the first lines)."""
+    directive = f"%%{{init: {config_text}}}%%"
+    match = re.match(r"^---\n.*?\n---\n", code, re.S)
+    if match:
+        return code[:match.end()] + directive + "\n" + code[match.end():]
+    return directive + "\n" + code
+
+
+def _remote_artifact(svg: str, img_response, key: str, cache_dir: Path) -> _Artifact | _Failure:
+    try:
+        width, height = svg_size(svg)
+        safe = make_print_safe(svg, svg_id_for(key), width, height)
+    except (ValueError, etree.XMLSyntaxError) as error:
+        return _Failure(f"the server's answer is not a usable SVG ({error}).")
+    png = None
+    if "foreignObject" in safe and img_response is not None and img_response.ok:
+        png = img_response.content
+        log.warning("diagram %s from the server uses <foreignObject>; using its PNG instead.", svg_id_for(key))
+    return _store(cache_dir, key, safe, width, height, min_font_px_of(safe), png)
+
+
+# ----------------------------------------------------------------------------- draft placeholders
+
+PLACEHOLDER_WIDTH = 480
+PLACEHOLDER_LINE_PX = 18
+
+
+def placeholder_svg(message: str, location: str) -> tuple[str, float, float]:
+    """A red-bordered box with the error, so a draft shows where the broken diagram is."""
+    lines = [f"图表无法渲染 / diagram failed: {location}"]
+    for paragraph in message.strip().splitlines() or [""]:
+        lines += textwrap.wrap(paragraph, 60, drop_whitespace=False) or [""]
+    lines = lines[:24]
+    height = 24 + PLACEHOLDER_LINE_PX * len(lines)
+    texts = "".join(f'<text x="12" y="{24 + PLACEHOLDER_LINE_PX * i}">{escape(line)}</text>'
+                    for i, line in enumerate(lines))
+    svg = (f'<svg xmlns="{SVG_NS}" width="{PLACEHOLDER_WIDTH}" height="{height}" '
+           f'viewBox="0 0 {PLACEHOLDER_WIDTH} {height}" role="img">'
+           f'<rect x="1" y="1" width="{PLACEHOLDER_WIDTH - 2}" height="{height - 2}" fill="#fff4f4" '
+           f'stroke="#c00" stroke-width="2" stroke-dasharray="6 4"/>'
+           f'<g font-family="Noto Sans Mono CJK SC, Noto Sans CJK SC, monospace" font-size="12" fill="#900" '
+           f'xml:space="preserve">{texts}</g></svg>')
+    return svg, float(PLACEHOLDER_WIDTH), float(height)
+
+
+def _placeholder(block: DiagramBlock, key: str, message: str, cache_dir: Path) -> RenderedDiagram:
+    location = f"{block.file.name}:{block.line}"
+    svg, width, height = placeholder_svg(message, location)
+    path = cache_dir / f"{key}.error.svg"
+    path.write_text(svg, encoding="utf-8")
+    log.warning("%s:%d: diagram failed, drawing a placeholder (draft): %s", block.file, block.line,
+                message.strip().splitlines()[0] if message.strip() else "")
+    return RenderedDiagram(block, path, "image/svg+xml", width, height, "inline", message)
+
+
+__all__ = ["DiagramBlock", "RenderedDiagram", "find_diagrams", "render_diagrams", "find_chromium",
+           "advise_placement", "smallest_text_pt", "cache_key", "make_print_safe", "placeholder_svg"]
