@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 MANUSCRIPT ?= manuscript
 OUT ?= build
-APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji poppler-utils default-jre-headless qpdf git
+APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji poppler-utils default-jre-headless qpdf git libgs-common
 
 BUILD_FLAGS := --manuscript $(MANUSCRIPT) --out $(OUT)
 ifeq ($(RELEASE),1)

@@ -1,0 +1,97 @@
+"""The cover image: the configured file, or one drawn from the title and author.
+
+The generated cover is a plain typographic design so that a book always has a
+cover shop listings can show; a designer's image in book.yaml replaces it.
+Pillow's PNG output carries no timestamp, so the drawing is reproducible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline.config import BookConfig
+from pipeline.errors import PipelineError
+from pipeline.fonts import SANS_BOLD, SERIF_REGULAR, source_path
+
+SIZE = (1600, 2400)              # 2:3, the ratio the big stores recommend
+BACKGROUND = (24, 42, 68)
+INK = (245, 241, 230)
+ACCENT = (201, 162, 39)
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class CoverImage:
+    data: bytes
+    media_type: str
+    file_name: str      # inside the EPUB, e.g. images/cover.png
+
+
+def cover_image(config: BookConfig) -> CoverImage:
+    if config.epub.cover is not None:
+        return _configured_cover(Path(config.epub.cover), config)
+    return CoverImage(draw_cover(config.title, config.subtitle, config.authors, config.publisher),
+                      "image/png", "images/cover.png")
+
+
+def _configured_cover(path: Path, config: BookConfig) -> CoverImage:
+    media_type = MEDIA_TYPES.get(path.suffix.lower())
+    if media_type is None:
+        raise PipelineError(f"the cover {path.name} is not a PNG or JPEG image.", file=config.path,
+                            hint="Point epub.cover at a .png or .jpg file, or set it to null to generate one.")
+    if not path.is_file():
+        raise PipelineError(f"epub.cover names {path.name}, which does not exist.", file=config.path,
+                            hint="Add the image to the manuscript folder or set epub.cover to null.")
+    return CoverImage(path.read_bytes(), media_type, f"images/cover{path.suffix.lower()}")
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """Break CJK text anywhere (it has no spaces) so each line fits `width`."""
+    lines, line = [], ""
+    for char in text:
+        if line and draw.textlength(line + char, font=font) > width:
+            lines.append(line)
+            line = char
+        else:
+            line += char
+    return [*lines, line] if line else lines
+
+
+def _centered(draw, y: int, lines: list[str], font, fill, spacing: float) -> int:
+    for line in lines:
+        x = (SIZE[0] - draw.textlength(line, font=font)) / 2
+        draw.text((x, y), line, font=font, fill=fill)
+        y += int(font.size * spacing)
+    return y
+
+
+def draw_cover(title: str, subtitle: str | None, authors: tuple[str, ...], publisher: str | None) -> bytes:
+    sans = str(source_path(SANS_BOLD))
+    serif = str(source_path(SERIF_REGULAR))
+    image = Image.new("RGB", SIZE, BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    width = SIZE[0] - 320
+    title_font = ImageFont.truetype(sans, 220, index=SANS_BOLD.index)
+    y = _centered(draw, 560, _wrap(draw, title, title_font, width), title_font, INK, 1.3)
+    draw.rectangle((SIZE[0] / 2 - 120, y + 40, SIZE[0] / 2 + 120, y + 52), fill=ACCENT)
+    if subtitle:
+        sub_font = ImageFont.truetype(serif, 88, index=SERIF_REGULAR.index)
+        _centered(draw, y + 140, _wrap(draw, subtitle, sub_font, width), sub_font, INK, 1.4)
+    author_font = ImageFont.truetype(serif, 96, index=SERIF_REGULAR.index)
+    _centered(draw, 1820, ["　".join(authors) + "　著"] if authors else [], author_font, INK, 1.4)
+    if publisher:
+        pub_font = ImageFont.truetype(serif, 64, index=SERIF_REGULAR.index)
+        _centered(draw, 2180, [publisher], pub_font, ACCENT, 1.4)
+    out = BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def cover_alt(config: BookConfig) -> str:
+    """The cover's text alternative: what the image says, for screen readers."""
+    title = f"{config.title}：{config.subtitle}" if config.subtitle else config.title
+    author = f"，{'、'.join(config.authors)} 著" if config.authors else ""
+    return f"封面：《{title}》{author}"

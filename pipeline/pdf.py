@@ -1,0 +1,335 @@
+"""The print PDF writer: Book -> one HTML document (jinja2) -> WeasyPrint -> PDF.
+
+Everything print-specific lives here and in templates/pdf, styles/print.css and
+pipeline/typeset.py: page geometry from book.yaml, book furniture (title page,
+copyright page, TOC, running heads, folios), clreq typography, DRAFT marks and
+the PDF/X-4 variant. The Book itself is never modified.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import jinja2
+from lxml import etree
+from lxml import html as lxml_html
+from markupsafe import Markup
+from weasyprint import HTML
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from pipeline.book import Book, Section
+from pipeline.errors import PipelineError
+from pipeline.fsutil import atomic_output
+from pipeline.typeset import typeset_inline, typeset_tree
+
+PROJECT = Path(__file__).resolve().parent.parent
+TEMPLATES = PROJECT / "templates" / "pdf"
+PRINT_CSS = PROJECT / "styles" / "print.css"
+
+# The CMYK profile for the PDF/X OutputIntent. Debian ships no free FOGRA/GRACoL
+# profile; Ghostscript's default CMYK profile (package libgs-common) is a
+# SWOP-like press profile and is what `make setup` installs.
+CMYK_PROFILES = (
+    Path("/usr/share/color/icc/ghostscript/default_cmyk.icc"),
+    Path("/usr/share/ghostscript/iccprofiles/default_cmyk.icc"),
+)
+EMOJI_FONT = "Noto Color Emoji"
+# Emoji are RGB bitmaps: PDF/X gets this text mark instead.
+EMOJI_TEXT_MARK = "※"
+EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2B55]\uFE0F?|\u200D|\uFE0F")
+REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)
+VARIANTS = ("rgb", "pdfx")
+STAGES = 3
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    kind: str            # chapter | heading | part | article | appendix
+    text: str
+    href: str | None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    variant: str
+    crop_marks: bool
+
+    @property
+    def pdfx(self) -> bool:
+        return self.variant == "pdfx"
+
+
+# ---------------------------------------------------------------- public API
+
+def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
+              crop_marks: bool | None = None, progress=None) -> Path:
+    """Write the print PDF atomically; return its path.
+
+    progress, if given, is called as progress(done, total) after each of the
+    STAGES steps (fonts and HTML, layout, PDF).
+    """
+    out_path = Path(out_path).resolve()
+    options = resolve_options(book, variant, crop_marks)
+    advance = progress or (lambda done, total: None)
+    check_fonts(book, options)
+    html = render_html(book, variant=options.variant, crop_marks=options.crop_marks)
+    advance(1, STAGES)
+    # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
+    fetcher = SafeFetcher(allowed_roots(book, out_path),
+                          extra_files=(*_profile_files(options), *(a.path for a in book.assets)))
+    try:
+        document = HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
+    except RefusedURL as exc:
+        raise PipelineError(str(exc), hint="The PDF reads only files inside the project; "
+                            "download the file into the manuscript folder.") from None
+    advance(2, STAGES)
+    pdf_options = {"pdf_variant": "pdf/x-4"} if options.pdfx else {}
+    if book.modified:
+        # Reproducible builds: the same book gives the same PDF identifier.
+        pdf_options["pdf_identifier"] = f"{book.config.identifier}-{book.modified.isoformat()}".encode()
+    with atomic_output(out_path) as temp:
+        document.write_pdf(temp, **pdf_options)
+    advance(STAGES, STAGES)
+    return out_path
+
+
+def render_html(book: Book, *, variant: str | None = None, crop_marks: bool | None = None,
+                typeset: bool = True) -> str:
+    """The complete print HTML (also the single-pass baseline for benchmarks).
+
+    typeset=False leaves out the clreq transform, to measure what it buys.
+    """
+    options = resolve_options(book, variant, crop_marks)
+    env = _environment()
+    printing = book.config.print
+    text_width = length_mm(printing.trim_width) - length_mm(printing.margin_inside) - length_mm(printing.margin_outside)
+    text_height = length_mm(printing.trim_height) - length_mm(printing.margin_top) - length_mm(printing.margin_bottom)
+    geometry = env.get_template("geometry.css.j2").render(
+        p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx,
+        running_title=css_string(book.config.title), text_width_mm=round(text_width, 2),
+        text_height_mm=round(text_height, 2),
+        cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "")
+    body = list(body_items(book, options, typeset))
+    return env.get_template("book.html.j2").render(
+        config=book.config, lang=book.config.language or "zh-CN", release=book.release,
+        pdfx=options.pdfx, toc=toc_entries(book, options), body=body,
+        created=book.modified.strftime("%Y-%m-%dT%H:%M:%SZ") if book.modified else None,
+        geometry_css=Markup(geometry), print_css=Markup(PRINT_CSS.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------- options, fonts, profiles
+
+def resolve_options(book: Book, variant: str | None, crop_marks: bool | None) -> Options:
+    variant = variant or book.config.print.variant
+    if variant not in VARIANTS:
+        raise PipelineError(f"the PDF variant {variant!r} is not one of {', '.join(VARIANTS)}.",
+                            hint="Use rgb (screen and digital print) or pdfx (PDF/X-4 for offset print).")
+    return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks)
+
+
+def check_fonts(book: Book, options: Options) -> None:
+    """Fail early, with the fix, when a font the book is set in is not installed.
+
+    Without this WeasyPrint silently falls back to another font (often the
+    Japanese variant) or draws tofu.
+    """
+    needed = [book.config.print.serif_font, book.config.print.sans_font]
+    if not options.pdfx and any(EMOJI.search(s.html + s.title) for s in book.sections()):
+        needed.append(EMOJI_FONT)
+    missing = [name for name in needed if not font_installed(name)]
+    if missing:
+        raise PipelineError(f"the font{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                            f"{'are' if len(missing) > 1 else 'is'} not installed.",
+                            hint="Run `make setup`, or `apt-get install fonts-noto-cjk fonts-noto-color-emoji`.")
+
+
+def font_installed(family: str) -> bool:
+    """Ask fontconfig for the family by its exact name (fc-match would substitute)."""
+    if shutil.which("fc-list") is None:
+        return False
+    result = subprocess.run(["fc-list", family, "family"], capture_output=True, text=True, check=False)
+    return any(family in line.split(",") for line in result.stdout.splitlines())
+
+
+def find_cmyk_profile() -> Path:
+    for path in CMYK_PROFILES:
+        if path.is_file():
+            return path
+    raise PipelineError("no CMYK ICC profile for the PDF/X OutputIntent was found.",
+                        file=CMYK_PROFILES[0],
+                        hint="Run `make setup`, or `apt-get install libgs-common` (Ghostscript's default_cmyk.icc).")
+
+
+def _profile_files(options: Options) -> tuple[Path, ...]:
+    return (find_cmyk_profile().resolve(),) if options.pdfx else ()
+
+
+# ---------------------------------------------------------------- safe fetching
+
+def allowed_roots(book: Book, out_path: Path) -> list[Path]:
+    """The project (the manuscript's parent) and the build output directory."""
+    return sorted({book.config.root.resolve().parent, Path(out_path).resolve().parent})
+
+
+def _inside(path: Path, roots) -> bool:
+    return any(path.is_relative_to(root) for root in roots)
+
+
+class RefusedURL(FatalURLFetchingError):
+    """A fetch the PDF writer refuses. WeasyPrint logs and skips ordinary
+    exceptions; this one (a FatalURLFetchingError) stops the layout, so the
+    build fails instead of printing a PDF with a hole in it."""
+
+
+class SafeFetcher(URLFetcher):
+    """WeasyPrint url_fetcher that reads local files under the allowed roots only."""
+
+    def __init__(self, roots, extra_files=()):
+        super().__init__(allowed_protocols=("file", "data"))
+        self.roots = [Path(r).resolve() for r in roots]
+        self.extra_files = {Path(f).resolve() for f in extra_files}
+
+    def fetch(self, url, headers=None):
+        parsed = urlparse(url)
+        if parsed.scheme == "data":
+            return super().fetch(url, headers)
+        if parsed.scheme != "file":
+            raise RefusedURL(f"the PDF refers to {url}, and the PDF writer fetches nothing from the network.")
+        path = Path(unquote(parsed.path)).resolve()
+        if path not in self.extra_files and not _inside(path, self.roots):
+            raise RefusedURL(f"the PDF refers to {path}, which is outside the project.")
+        if not path.is_file():
+            raise RefusedURL(f"the PDF refers to {path}, which does not exist.")
+        return URLFetcherResponse(path.as_uri(), path.read_bytes())
+
+
+# ---------------------------------------------------------------- content
+
+def toc_entries(book: Book, options: Options | None = None) -> list[TocEntry]:
+    entries = _toc_entries(book)
+    if options and options.pdfx:
+        entries = [TocEntry(e.kind, _strip_emoji(e.text), e.href, e.label) for e in entries]
+    return entries
+
+
+def _toc_entries(book: Book) -> list[TocEntry]:
+    entries: list[TocEntry] = []
+    for section in book.chapters:
+        entries.append(TocEntry("chapter", section.title, section.id, section.label))
+        entries += [TocEntry("heading", h.text, h.id) for h in section.headings if h.level == 2]
+    for part in book.parts:
+        entries.append(TocEntry("part", part.title, f"part-{part.id}"))
+        entries += [TocEntry("article", s.title, s.id, s.label) for s in part.sections]
+    entries += [TocEntry("appendix", s.title, s.id, s.label) for s in book.appendices]
+    return entries
+
+
+def body_items(book: Book, options: Options, typeset: bool = True):
+    """Parts and sections in reading order, each ready for the template."""
+    first = True
+    for section in book.chapters:
+        yield _section_item(book, section, options, typeset, first)
+        first = False
+    for part in book.parts:
+        yield {"part": part}
+        for section in part.sections:
+            yield _section_item(book, section, options, typeset, first)
+            first = False
+    for section in book.appendices:
+        yield _section_item(book, section, options, typeset, first)
+        first = False
+
+
+def _section_item(book: Book, section: Section, options: Options, typeset: bool, first: bool) -> dict:
+    draft = not book.release and not section.final
+    classes = [section.kind] + (["draft"] if draft else []) + (["first-chapter"] if first else [])
+    title = _strip_emoji(section.title) if options.pdfx else section.title
+    return {"section": section, "draft": draft, "classes": " ".join(classes),
+            "title_html": Markup(typeset_inline(title)) if typeset else title,
+            "html": Markup(section_html(book, section, options, typeset))}
+
+
+def section_html(book: Book, section: Section, options: Options, typeset: bool = True) -> str:
+    """The section body as print HTML: local image URIs, landscape figures, clreq."""
+    fragment = _strip_emoji(section.html) if options.pdfx else section.html
+    if not fragment.strip():
+        return ""
+    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    resolve_images(root, book, section)
+    mark_landscape(root, {f.id for f in section.figures if f.placement == "landscape"})
+    if typeset:
+        typeset_tree(root)
+    return (root.text or "") + "".join(etree.tostring(c, encoding="unicode", method="html") for c in root)
+
+
+def _strip_emoji(text: str) -> str:
+    text = EMOJI.sub(lambda m: EMOJI_TEXT_MARK if m.group(0) not in ("\u200D", "\uFE0F") else "", text)
+    return re.sub(EMOJI_TEXT_MARK + "+", EMOJI_TEXT_MARK, text)
+
+
+def resolve_images(root: etree._Element, book: Book, section: Section) -> None:
+    """Point every <img> at its asset file; refuse remote images (placeholders in --draft)."""
+    for img in root.iter("img"):
+        src = img.get("src") or ""
+        if REMOTE.match(src) and not src.startswith("data:"):
+            if not book.draft:
+                raise PipelineError(f"section {section.id} shows the remote image {src}; the PDF "
+                                    "writer fetches nothing from the network.", file=section.source,
+                                    hint="Download the image into the manuscript folder, or build with --draft.")
+            _replace_with_placeholder(img, f"远程图片未嵌入：{src}")
+            continue
+        asset = book.asset_for(src)
+        if asset is None:
+            raise PipelineError(f"section {section.id} shows the image {src}, which is not among the "
+                                "book's assets.", file=section.source, hint="Check the image path.")
+        img.set("src", asset.path.resolve().as_uri())
+
+
+def _replace_with_placeholder(img: etree._Element, text: str) -> None:
+    box = etree.Element("span")
+    box.set("class", "remote-placeholder")
+    box.text = text
+    box.tail = img.tail
+    img.getparent().replace(img, box)
+
+
+def mark_landscape(root: etree._Element, figure_ids: set[str]) -> None:
+    """Wrap landscape figures in the rotated box print.css turns a quarter."""
+    if not figure_ids:
+        return
+    for figure in root.iter("figure"):
+        if figure.get("id") not in figure_ids:
+            continue
+        classes = (figure.get("class") or "").split()
+        figure.set("class", " ".join(classes + ([] if "landscape" in classes else ["landscape"])))
+        box = etree.SubElement(figure, "div")
+        box.set("class", "landscape-box")
+        for child in list(figure)[:-1]:
+            box.append(child)
+        box.text, figure.text = figure.text, None
+
+
+# ---------------------------------------------------------------- helpers
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def length_mm(value: str) -> float:
+    """Lengths as book.yaml allows them (mm, cm, pt) in millimetres."""
+    value = value.strip()
+    for unit, factor in (("mm", 1.0), ("cm", 10.0), ("pt", 25.4 / 72), ("in", 25.4)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    return float(value)
+
+
+def css_string(text: str) -> str:
+    """Text for a CSS string literal inside a double-quoted content: value."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")

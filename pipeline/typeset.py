@@ -1,0 +1,251 @@
+"""Chinese typography (W3C clreq) for the print PDF, as a transform of the HTML.
+
+WeasyPrint 70 lays out CJK text but neither justifies it, nor spaces Han from
+Latin, nor trims adjacent full-width punctuation. Each of those is done here by
+rewriting the text before layout; only the PDF writer applies this, so the EPUB
+keeps clean text and leaves typography to the reading system.
+
+- Justification: WeasyPrint stretches only U+0020/U+00A0. We insert U+0020 at
+  every point where clreq allows a break between two CJK characters and the
+  print stylesheet cancels its advance with a negative `word-spacing`, so the
+  space is invisible until the justifier stretches it. Placing the spaces only
+  at allowed breaks keeps the line-breaking rules intact: no space goes before
+  a closing mark or after an opening one, and none inside —— or …… .
+- Han/Latin spacing: a U+2009 thin space (about 1/5 em, drawn by Pango without
+  font fallback) goes between Han and Latin letters or digits. Latin runs that
+  contain their own spaces are wrapped in `<span class="lat">` so that they
+  keep normal word spacing.
+- Punctuation compression: of two adjacent full-width marks such as 」「 or ）。,
+  the one whose blank half faces the other gets `<span class="halt">`, which
+  turns on the font's `halt` feature (half-width alternates).
+
+Every function is pure: HTML string (or text) in, new HTML string (or text) out.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+from lxml import html as lxml_html
+
+# Marks that must not begin a line (clreq 3.1.7): closing brackets and quotes,
+# pause and stop marks, the iteration mark, and the ellipsis (UAX #14 class IN).
+NO_START = set("，。、；：？！）」』】〕〉》〗〙｝］”’·・%‰℃…‥〜々〻ゝゞ")
+# Marks that must not end a line: opening brackets and quotes.
+NO_END = set("（「『【〔〈《〖〘｛［“‘")
+# Characters drawn in pairs that must stay together (——, ……).
+INSEPARABLE = set("—…⸺⸻")
+# Full-width punctuation whose blank half is on the right (closing, stops) ...
+BLANK_RIGHT = set("，。、；：？！）」』】〕〉》〗〙｝］”’")
+# ... and on the left (opening).
+BLANK_LEFT = set("（「『【〔〈《〖〘｛［“‘")
+
+# Elements whose text is code or otherwise not running prose.
+SKIP_TAGS = {"pre", "code", "kbd", "samp", "script", "style", "svg", "math", "var", "tt"}
+# Headings are not justified and feed bookmarks, so they get no inserted characters.
+NO_INSERT_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "title"}
+
+THIN_SPACE = "\u2009"
+JUSTIFY_SPACE = " "
+
+
+def is_han(ch: str) -> bool:
+    """Ideographs and kana: the characters that take Han/Latin spacing."""
+    code = ord(ch)
+    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x3FFFF
+            or 0xF900 <= code <= 0xFAFF or 0x3040 <= code <= 0x30FF or 0x2E80 <= code <= 0x2FDF
+            or ch in "〇々〻")
+
+
+def is_cjk(ch: str) -> bool:
+    """Characters set on the CJK grid: Han, kana and full-width punctuation."""
+    code = ord(ch)
+    return (is_han(ch) or 0x3000 <= code <= 0x303F or 0xFF01 <= code <= 0xFF60
+            or ch in "“”‘’—…⸺⸻·")
+
+
+def is_latin(ch: str) -> bool:
+    """Letters and digits that clreq separates from Han by a quarter-em-class space."""
+    return ch.isascii() and ch.isalnum() or "\u00C0" <= ch <= "\u024F"
+
+
+def break_allowed(before: str, after: str) -> bool:
+    """May a line break between these two adjacent CJK characters (clreq + UAX #14)?"""
+    if not (before and after and is_cjk(before) and is_cjk(after)):
+        return False
+    if before in NO_END or after in NO_START:
+        return False
+    if before in INSEPARABLE and after == before:
+        return False
+    return True
+
+
+def needs_autospace(before: str, after: str) -> bool:
+    """Han next to a Latin letter or digit, or to brackets around Latin text."""
+    if not (before and after):
+        return False
+    return ((is_han(before) and (is_latin(after) or after in "([")) or
+            ((is_latin(before) or before in ")]%") and is_han(after)))
+
+
+def halt_index(before: str, after: str) -> int | None:
+    """Which of two adjacent full-width marks to set half-width: 0, 1, or None."""
+    if before in BLANK_RIGHT and (after in BLANK_RIGHT or after in BLANK_LEFT):
+        return 0
+    if before in BLANK_LEFT and after in BLANK_LEFT:
+        return 1
+    return None
+
+
+def insert_spaces(text: str, *, next_char: str = "") -> str:
+    """Add justification spaces and Han/Latin thin spaces to one run of text.
+
+    next_char is the first character of the following text in the same block
+    (after an inline element boundary), so that spacing crosses <strong> etc.
+    Whitespace already standing at a Han/Latin boundary becomes the thin space:
+    the negative word-spacing would otherwise swallow it.
+    """
+    text = re.sub(r"(?<=[\u2E80-\u9FFF])[ \n\t]+(?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%])[ \n\t]+(?=[\u2E80-\u9FFF])",
+                  THIN_SPACE, text)
+    out: list[str] = []
+    following = text[1:] + next_char
+    for index, before in enumerate(text):
+        after = following[index] if index < len(following) else ""
+        out.append(before)
+        if break_allowed(before, after):
+            out.append(JUSTIFY_SPACE)
+        elif needs_autospace(before, after):
+            out.append(THIN_SPACE)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of text, set either plainly or inside a span of the given class."""
+    text: str
+    css_class: str | None = None
+
+
+LATIN_RUN = re.compile(r"[A-Za-z0-9\u00C0-\u024F][^\u2E80-\u9FFF\u3000-\u303F\uFF00-\uFFEF“”‘’—…\u2009]*"
+                       r"[A-Za-z0-9\u00C0-\u024F.)\]%]")
+
+
+def split_pieces(text: str) -> list[Piece]:
+    """Cut spaced text into plain runs, Latin runs with inner spaces, and halt marks."""
+    pieces: list[Piece] = []
+    plain_start = index = 0
+    while index < len(text):
+        match = LATIN_RUN.match(text, index) if not (index and is_latin(text[index - 1])) else None
+        if match and " " in match.group(0):
+            pieces += [Piece(text[plain_start:index]), Piece(match.group(0), "lat")]
+            index = plain_start = match.end()
+            continue
+        if _is_halt(text, index):
+            pieces += [Piece(text[plain_start:index]), Piece(text[index], "halt")]
+            plain_start = index + 1
+        index += 1
+    pieces.append(Piece(text[plain_start:]))
+    return [p for p in pieces if p.text]
+
+
+def _is_halt(text: str, index: int) -> bool:
+    """Is text[index] the mark to compress, looking past one inserted space?"""
+    after = text[index + 1:index + 3].replace(JUSTIFY_SPACE, "")[:1]
+    before = text[max(0, index - 2):index].replace(JUSTIFY_SPACE, "")[-1:]
+    return bool((after and halt_index(text[index], after) == 0)
+                or (before and halt_index(before, text[index]) == 1))
+
+
+@dataclass
+class Slot:
+    """One text position of the tree: an element's .text or .tail."""
+    node: etree._Element
+    attr: str           # "text" | "tail"
+    block: etree._Element
+    editable: bool      # False in code and headings: their text is not rewritten
+    spaced: bool        # False in headings: no inserted characters
+
+
+BLOCK_TAGS = {"p", "li", "dd", "dt", "td", "th", "figcaption", "blockquote", "div", "section",
+              "aside", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "ul", "ol", "table", "figure",
+              "caption", "nav", "header", "footer", "tr", "thead", "tbody", "dl"}
+
+
+def collect_slots(root: etree._Element) -> list[Slot]:
+    """Every text slot in document order, with the block it belongs to."""
+    slots: list[Slot] = []
+
+    def visit(element, block, editable, spaced):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        inner_block = element if tag in BLOCK_TAGS else block
+        inner_editable = editable and tag not in SKIP_TAGS
+        inner_spaced = spaced and tag not in NO_INSERT_TAGS
+        slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced))
+        for child in element:
+            visit(child, inner_block, inner_editable, inner_spaced)
+            slots.append(Slot(child, "tail", inner_block, inner_editable, inner_spaced))
+
+    visit(root, root, True, True)
+    return slots
+
+
+def _rewrite_slot(slot: Slot, next_char: str) -> None:
+    text = getattr(slot.node, slot.attr) or ""
+    spaced = insert_spaces(text, next_char=next_char) if slot.spaced else text
+    pieces = split_pieces(spaced)
+    if not any(p.css_class for p in pieces):
+        setattr(slot.node, slot.attr, spaced)
+        return
+    # Spans go where the text was: as first children (text) or as following siblings (tail).
+    parent, position = ((slot.node, 0) if slot.attr == "text"
+                        else (slot.node.getparent(), slot.node.getparent().index(slot.node) + 1))
+    setattr(slot.node, slot.attr, "")
+    holder, holder_attr = slot.node, slot.attr
+    for piece in pieces:
+        if piece.css_class is None:
+            setattr(holder, holder_attr, (getattr(holder, holder_attr) or "") + piece.text)
+            continue
+        span = etree.Element("span")
+        span.set("class", piece.css_class)
+        span.text = piece.text
+        parent.insert(position, span)
+        position += 1
+        holder, holder_attr = span, "tail"
+
+
+def typeset_tree(root: etree._Element) -> None:
+    """Apply every clreq transform to the tree in place."""
+    slots = collect_slots(root)
+    texts = [getattr(s.node, s.attr) or "" for s in slots]
+    for index, slot in enumerate(slots):
+        if not slot.editable or not texts[index]:
+            continue
+        following = next((texts[j] for j in range(index + 1, len(slots))
+                          if slots[j].block is slot.block and texts[j]), "")
+        _rewrite_slot(slot, following[:1])
+
+
+def typeset_html(fragment: str) -> str:
+    """Apply every clreq transform to an HTML body fragment; return the new fragment."""
+    if not fragment.strip():
+        return fragment
+    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    typeset_tree(root)
+    return (root.text or "") + "".join(
+        etree.tostring(child, encoding="unicode", method="html") for child in root)
+
+
+def typeset_inline(text: str) -> str:
+    """Typeset plain text that goes into a template (halt only, no inserted characters)."""
+    return typeset_html(f"<h1>{_escape(text)}</h1>").removeprefix("<h1>").removesuffix("</h1>")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clean_text(text: str) -> str:
+    """Undo the inserted characters: what a reader should get when copying."""
+    text = text.replace(THIN_SPACE, "")
+    return re.sub(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])", "", text)
