@@ -141,32 +141,36 @@ def cmd_assemble(args, reporter: Reporter) -> int:
     return 0
 
 
-def cmd_epub(args, reporter: Reporter) -> int:
+def _write_epub(book, args, reporter: Reporter) -> None:
     from pipeline.epub import write_epub
-    book = _book(args, reporter)
-    path = write_epub(book, args.out / "book.epub", cache_dir=args.out / "cache")
+    from pipeline.epub import progress_total
+    with reporter.bar("writing the EPUB", progress_total(book)) as advance:
+        path = write_epub(book, args.out / "book.epub", cache_dir=args.out / "cache", progress=advance)
     reporter.say(f"wrote {display_path(path)}")
+
+
+def _write_pdf(book, args, reporter: Reporter) -> None:
+    from pipeline.pdf import write_pdf
+    with reporter.bar("laying out the PDF", 3) as advance:
+        path = write_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks,
+                         progress=advance)
+    reporter.say(f"wrote {display_path(path)}")
+
+
+def cmd_epub(args, reporter: Reporter) -> int:
+    _write_epub(_book(args, reporter), args, reporter)
     return 0
 
 
 def cmd_pdf(args, reporter: Reporter) -> int:
-    from pipeline.pdf import write_pdf
-    book = _book(args, reporter)
-    with reporter.bar("laying out the PDF", 1) as advance:
-        path = write_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks,
-                         progress=advance)
-    reporter.say(f"wrote {display_path(path)}")
+    _write_pdf(_book(args, reporter), args, reporter)
     return 0
 
 
 def cmd_all(args, reporter: Reporter) -> int:
-    from pipeline.epub import write_epub
-    from pipeline.pdf import write_pdf
     book = _book(args, reporter)
-    reporter.say(f"wrote {display_path(write_epub(book, args.out / 'book.epub', cache_dir=args.out / 'cache'))}")
-    with reporter.bar("laying out the PDF", 1) as advance:
-        path = write_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks, progress=advance)
-    reporter.say(f"wrote {display_path(path)}")
+    _write_epub(book, args, reporter)
+    _write_pdf(book, args, reporter)
     return 0
 
 
