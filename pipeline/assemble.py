@@ -283,21 +283,22 @@ def reference_key(item: etree._Element) -> str:
     return re.sub(r"\W+", "", _text(item)).lower()
 
 
-def _group_heading(parent, group_id: str, target: Section) -> None:
-    heading = etree.SubElement(parent, "h2", {"id": group_id})
+def _appendix_group(root, group_id: str, target: Section, headings: list[Heading]) -> etree._Element:
+    """A group of an appendix: a heading linking back to its chapter, and the section to fill."""
+    wrapper = etree.SubElement(root, "section", {"class": "appendix-group", "aria-labelledby": group_id})
+    heading = etree.SubElement(wrapper, "h2", {"id": group_id})
     link = etree.SubElement(heading, "a", {"href": f"#{target.id}"})
     link.text = target.full_title
+    headings.append(Heading(2, group_id, target.full_title))
+    return wrapper
 
 
 def takeaways_appendix(groups: list[tuple[Section, etree._Element]], label: str) -> Section:
     root = etree.Element("div")
     headings = []
     for section, items in groups:
-        group_id = f"takeaways-{section.id}"
-        wrapper = etree.SubElement(root, "section", {"class": "appendix-group", "aria-labelledby": group_id})
-        _group_heading(wrapper, group_id, section)
+        wrapper = _appendix_group(root, f"takeaways-{section.id}", section, headings)
         wrapper.append(copy.deepcopy(items))
-        headings.append(Heading(2, group_id, section.full_title))
     return Section(id="takeaways", kind="appendix", label=label, title="本章要点汇总",
                    html=_serialize(root), headings=headings)
 
@@ -312,9 +313,7 @@ def references_appendix(groups: list[tuple[Section, etree._Element]], label: str
     root = etree.Element("div")
     headings = []
     for section, items in groups:
-        group_id = f"references-{section.id}"
-        wrapper = etree.SubElement(root, "section", {"class": "appendix-group", "aria-labelledby": group_id})
-        _group_heading(wrapper, group_id, section)
+        wrapper = _appendix_group(root, f"references-{section.id}", section, headings)
         numbered = etree.SubElement(wrapper, "ol", {"class": "references"})
         for number, item in enumerate(items.iter("li"), 1):
             entry = copy.deepcopy(item)
@@ -324,7 +323,6 @@ def references_appendix(groups: list[tuple[Section, etree._Element]], label: str
                 note = etree.SubElement(entry, "span", {"class": "also-cited"})
                 note.text = "（另见" + "、".join(_short_name(s) for s in others) + "）"
             numbered.append(entry)
-        headings.append(Heading(2, group_id, section.full_title))
     return Section(id="references", kind="appendix", label=label, title=REFERENCES_TITLE,
                    html=_serialize(root), headings=headings)
 

@@ -130,25 +130,28 @@ def load_config(root: Path) -> BookConfig:
                                 hint=f"Add a {CONFIG_NAME} and the chapter files it names.")
         raise PipelineError(f"there is no {CONFIG_NAME} in the manuscript folder.", file=root,
                             hint=f"Create {CONFIG_NAME} with the book's title and the documents it contains.")
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path, "Start with 'title: ...'.")
     return _parse(root.resolve(), path, data)
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml_mapping(path: Path, shape_hint: str) -> dict:
+    """A YAML file that must hold a mapping; every failure names the file and, where known, the line."""
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PipelineError(f"the file is not UTF-8 (byte {exc.start}).", file=path,
-                            hint="Save it as UTF-8.") from None
+                            line=raw[:exc.start].count(b"\n") + 1, hint="Save it as UTF-8.") from None
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise PipelineError(f"the YAML cannot be read: {exc.problem}.", file=path, line=line,
                             hint="Fix the indentation or quoting on that line.") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise PipelineError("the file must be a YAML mapping of settings.", file=path,
-                            hint="Start with 'title: ...'.")
+        raise PipelineError("the file must be a YAML mapping of 'key: value' lines.", file=path, hint=shape_hint)
     return data
 
 

@@ -5,10 +5,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from pipeline.documents import decode
-from pipeline.errors import PipelineError
+from pipeline.config import read_yaml_mapping
 
 # front-matter key -> registry file
 REGISTRY_FILES = {
@@ -36,14 +33,6 @@ def load_registry(folder: Path) -> Registry:
         path = folder / name
         if not path.is_file():
             continue
-        try:
-            data = yaml.safe_load(decode(path.read_bytes(), path)) or {}
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            raise PipelineError(f"the registry is not valid YAML: {exc.problem}.", file=path, line=line,
-                                hint="Write one 'slug: name' per line.") from None
-        if not isinstance(data, dict):
-            raise PipelineError("the registry must map slugs to names.", file=path,
-                                hint="Write one 'slug: name' per line.")
+        data = read_yaml_mapping(path, "Write one 'slug: name' per line.")
         entries[key] = {str(k): str(v) for k, v in data.items()}
     return Registry(entries)
