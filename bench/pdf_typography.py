@@ -1,23 +1,40 @@
 """Measure Chinese line setting in a PDF, from the PDF itself.
 
-    .venv/bin/python bench/pdf_typography.py build/book.pdf [--json]
+    .venv/bin/python bench/pdf_typography.py build/book.pdf [--json] [--examples]
 
 Reads glyph-line boxes with `pdftotext -bbox-layout` (poppler) and reports:
 - ragged: non-final lines of running text whose right end falls more than
-  TOLERANCE_PT short of the text block's right edge on that page;
+  TOLERANCE_PT short of the right edge of their own text block;
 - line-start violations: a line beginning with a closing mark (，。）」 ...);
 - line-end violations: a line ending with an opening mark (（「“ ...).
 
-A line is "final" (allowed to be short) when the next line is missing, starts
-indented (a new paragraph's 2em indent) or off the left edge, or lies more
-than a line below. Only lines starting at the page's commonest left edge or
-at the 2em indent count as body lines, so headings, lists, tables, folios
-and running heads are ignored.
+Running text is every line in the body type size (the document's commonest
+line height): paragraphs, list items, anecdote boxes. Headings, captions,
+table cells, block quotes, folios and running heads have other sizes and are
+ignored.
+
+Paragraphs are followed line by line. Each line gets the left edge its
+paragraph's following lines start at ("continuation edge"):
+- a list item's first line starts with a marker word (•, 1.) and continues
+  at the text after the marker;
+- a line that starts 2 em right of where some line starts on a page of the
+  same side (left/right) is an indented first line and continues 2 em
+  further left;
+- any other line continues at its own start (unindented paragraphs, and lines
+  after the first).
+A line is non-final when the next line lies exactly one line step below, has
+no list marker and starts at the continuation edge. The right edge of a text
+block is the farthest line end among the lines sharing its continuation
+edge on that page, so anecdote boxes (inset on both sides) and list items
+(inset on the left) are measured against their own edges. A block whose
+non-final lines are all short on a page therefore goes unnoticed (none in
+the seed book).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -28,7 +45,7 @@ from xml.etree import ElementTree
 NO_START = set("，。、；：？！）」』】〕〉》〗〙｝］”’")
 NO_END = set("（「『【〔〈《〖〘｛［“‘")
 TOLERANCE_PT = 1.0
-BULLETS = set("•◦▪–-·0123456789")
+MARKER = re.compile(r"^(?:[•◦▪‣–·]|\d{1,3}[.)])$")
 NS = "{http://www.w3.org/1999/xhtml}"
 
 
@@ -40,6 +57,8 @@ class Line:
     y: float
     height: float
     text: str
+    content_left: float | None = None   # after a list marker word, else None
+    char_width: float | None = None      # commonest width of an ideograph (the em)
 
 
 @dataclass
@@ -57,48 +76,73 @@ class Report:
 
 
 def read_pages(pdf: Path) -> dict[int, list[Line]]:
-    """Every text line per page, top to bottom (pdftotext's blocks are not paragraphs)."""
+    """Every text line per page, top to bottom (pdftotext's blocks are not paragraphs).
+
+    Poppler splits a line where glyphs overlap (a half-width "halt" mark);
+    pieces on the same baseline are joined again.
+    """
     xml = subprocess.run(["pdftotext", "-bbox-layout", str(pdf), "-"], capture_output=True,
                          check=True).stdout
     root = ElementTree.fromstring(xml)
     pages: dict[int, list[Line]] = {}
     for number, page in enumerate(root.iter(f"{NS}page"), 1):
-        lines = []
+        pieces = []
         for line in page.iter(f"{NS}line"):
             words = list(line.iter(f"{NS}word"))
             if words:
-                y_min, y_max = float(line.get("yMin")), float(line.get("yMax"))
-                lines.append(Line(number, float(line.get("xMin")), float(line.get("xMax")), y_min,
-                                  y_max - y_min, "".join(w.text or "" for w in words)))
-        pages[number] = sorted(lines, key=lambda l: (round(l.y), l.x_min))
+                pieces.append((float(line.get("yMin")), float(line.get("yMax")), words))
+        pieces.sort(key=lambda p: (round(p[0], 1), float(p[2][0].get("xMin"))))
+        merged: list[tuple[float, float, list]] = []
+        for y_min, y_max, words in pieces:
+            if merged and abs(merged[-1][0] - y_min) < 0.5 and abs(merged[-1][1] - y_max) < 0.5:
+                merged[-1][2].extend(words)
+            else:
+                merged.append((y_min, y_max, list(words)))
+        pages[number] = [_line(number, y_min, y_max, words) for y_min, y_max, words in merged]
     return pages
 
 
-def text_edges(lines: list[Line]) -> tuple[float, float] | None:
-    """The body's left edge (the commonest line start) and right edge (the farthest end of a body line)."""
-    starts = Counter(round(line.x_min) for line in lines)
-    if not starts or starts.most_common(1)[0][1] < 3:
-        return None
-    left = starts.most_common(1)[0][0]
-    ends = [line.x_max for line in lines if abs(line.x_min - left) < 1.5]
-    return left, max(ends)
+def _line(number: int, y_min: float, y_max: float, words: list) -> Line:
+    words.sort(key=lambda w: float(w.get("xMin")))
+    text = "".join(w.text or "" for w in words)
+    content_left = None
+    if len(words) > 1 and MARKER.match(words[0].text or ""):
+        content_left = float(words[1].get("xMin"))
+    widths = Counter(round((float(w.get("xMax")) - float(w.get("xMin"))) / len(w.text), 1) for w in words
+                     if w.text and all("\u4e00" <= ch <= "\u9fff" for ch in w.text))
+    return Line(number, float(words[0].get("xMin")), max(float(w.get("xMax")) for w in words),
+                y_min, y_max - y_min, text, content_left,
+                widths.most_common(1)[0][0] if widths else None)
+
+
+def _commonest(values, default=None):
+    counts = Counter(values)
+    return counts.most_common(1)[0][0] if counts else default
 
 
 def measure(pages: dict[int, list[Line]]) -> Report:
+    every = [line for lines in pages.values() for line in lines]
+    body_height = _commonest(round(l.height, 1) for l in every)
+    if body_height is None:
+        return Report(0, 0, 0, 0, 0, [])
+    runs = {number: [l for l in lines if abs(l.height - body_height) < 0.3]
+            for number, lines in pages.items()}
+    em = _commonest(l.char_width for l in every if l.char_width and abs(l.height - body_height) < 0.3)
+    step = _commonest(round(b.y - a.y, 1) for lines in runs.values() for a, b in zip(lines, lines[1:]))
     body = non_final = ragged = starts = ends = 0
     examples = []
+    # Where lines start, per side of the spread (margins are mirrored), in any type size:
+    # the running head and headings give the body's left edge even on a page of short paragraphs.
+    sides: dict[int, set[float]] = {0: set(), 1: set()}
     for number, lines in pages.items():
-        edges = text_edges(lines)
-        if edges is None:
-            continue
-        left, right = edges
-        body_height = Counter(round(l.height, 1) for l in lines).most_common(1)[0][0]
-        lines = [l for l in lines if abs(l.height - body_height) < 0.3]   # drop headings, captions
-        for index, line in enumerate(lines):
-            em = line.height / 1.17   # poppler's line box is ~1.17 em tall for Noto CJK
-            indent = line.x_min - left
-            if line.text[:1] in BULLETS or not (abs(indent) < 1.5 or abs(indent - 2 * em) < 0.3 * em):
-                continue            # headings, list items, tables, folios
+        sides[number % 2].update(round(l.x_min, 1) for l in lines)
+    for number, lines in runs.items():
+        edges = _continuation_edges(lines, em, step, sides[number % 2])
+        rights: dict[int, float] = {}
+        for line, edge in zip(lines, edges):
+            key = round(edge)
+            rights[key] = max(rights.get(key, 0.0), line.x_max)
+        for index, (line, edge) in enumerate(zip(lines, edges)):
             body += 1
             if line.text[:1] in NO_START:
                 starts += 1
@@ -107,17 +151,41 @@ def measure(pages: dict[int, list[Line]]) -> Report:
                 ends += 1
                 examples.append(f"p{number} ends with {line.text[-12:]!r}")
             following = lines[index + 1] if index + 1 < len(lines) else None
-            # The last line of a paragraph may be short: the next line is missing,
-            # indented (new paragraph), off the body's left edge, or farther than one line below.
-            if (following is None or abs(following.x_min - left) > 1.5 or following.text[:1] in BULLETS
-                    or following.y - line.y > 2.2 * em):
-                continue
+            if following is None or not _continues(line, edge, following, step):
+                continue            # the last line of a paragraph may be short
             non_final += 1
+            right = rights[round(edge)]
             if right - line.x_max > TOLERANCE_PT:
                 ragged += 1
                 if len(examples) < 40:
                     examples.append(f"p{number} ragged by {right - line.x_max:.1f}pt: {line.text[-12:]!r}")
     return Report(body, non_final, ragged, starts, ends, examples)
+
+
+def _continues(line: Line, edge: float, following: Line, step: float) -> bool:
+    """Is `following` the next line of the paragraph `line` belongs to?"""
+    return (abs(following.y - line.y - step) < 1.0 and following.content_left is None
+            and abs(following.x_min - edge) < 1.5)
+
+
+def _continuation_edges(lines: list[Line], em: float, step: float, starts) -> list[float]:
+    """For each line, the left edge its paragraph's following lines start at.
+
+    starts: where lines start on pages of this side; a line 2 em right of one of
+    them is an indented first line.
+    """
+    edges: list[float] = []
+    for index, line in enumerate(lines):
+        previous = lines[index - 1] if index else None
+        if previous is not None and _continues(previous, edges[-1], line, step):
+            edges.append(edges[-1])
+        elif line.content_left is not None:
+            edges.append(line.content_left)
+        elif any(abs(line.x_min - 2 * em - x) < 1.5 for x in starts):
+            edges.append(line.x_min - 2 * em)
+        else:
+            edges.append(line.x_min)
+    return edges
 
 
 def main(argv=None) -> int:
