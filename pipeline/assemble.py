@@ -33,8 +33,9 @@ _INLINE_CODE = re.compile(r"(`+).*?\1")
 
 # ---------------------------------------------------------------- Markdown pre-processing
 
-def pair_quotes(markdown: str) -> str:
-    """Straight double quotes -> “…” pairs, line by line, outside code.
+def fix_cjk_inline(markdown: str) -> str:
+    """Line by line, outside code: straight double quotes -> “…” pairs, and bold that
+    CommonMark cannot see next to CJK punctuation -> <strong>.
 
     Pandoc's smart quotes mis-pair quotes next to CJK text (29 wrong pairs in the seed);
     pairing within a line is what the seed's authors meant everywhere.
@@ -55,6 +56,33 @@ def pair_quotes(markdown: str) -> str:
     return "".join(out)
 
 
+_STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+
+
+def _is_punctuation(char: str) -> bool:
+    import unicodedata
+    return bool(char) and unicodedata.category(char).startswith("P")
+
+
+def _strong_needs_html(line: str, match: re.Match) -> bool:
+    """CommonMark's flanking rules reject ** between a Han character and punctuation.
+
+    `是**“开源”双轨**：` stays literal in every CommonMark reader, though the author plainly
+    meant bold; Chinese text has no spaces to make the delimiter flank.
+    """
+    before = line[match.start() - 1] if match.start() else " "
+    after = line[match.end()] if match.end() < len(line) else " "
+    inner_first, inner_last = match.group(1)[0], match.group(1)[-1]
+    opens = not (_is_punctuation(inner_first) and not (before.isspace() or _is_punctuation(before)))
+    closes = not (_is_punctuation(inner_last) and not (after.isspace() or _is_punctuation(after)))
+    return not (opens and closes)
+
+
+def _fix_strong(text: str) -> str:
+    return _STRONG.sub(lambda m: f"<strong>{m.group(1)}</strong>" if _strong_needs_html(text, m) else m.group(0),
+                       text)
+
+
 def _pair_line(line: str) -> str:
     pieces, last = [], 0
     for code in _INLINE_CODE.finditer(line):
@@ -65,7 +93,11 @@ def _pair_line(line: str) -> str:
     total = sum(text.count('"') for text, prose in pieces if prose)
     pairs_left, opening, result = total // 2 * 2, True, []
     for text, prose in pieces:
-        if not prose or '"' not in text or re.search(r"\]\(|<[a-zA-Z]", text):
+        if not prose:
+            result.append(text)
+            continue
+        text = _fix_strong(text)
+        if '"' not in text or re.search(r"\]\(|<[a-zA-Z][^>]*=", text):
             result.append(text)
             continue
         chars = []

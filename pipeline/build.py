@@ -118,7 +118,7 @@ def build_book(config: BookConfig, *, out_dir: Path, release: bool = False, draf
         markdown, figures, figure_assets = _figures_into_markdown(
             doc, section_id, f"{number}-" if number is not None else "", blocks_by_doc.get(id(doc), []),
             rendered, config)
-        html = assemble.pandoc_to_html(assemble.pair_quotes(markdown), cache)
+        html = assemble.pandoc_to_html(assemble.fix_cjk_inline(markdown), cache)
         html, image_assets = assemble.resolve_images(
             html, doc, config.root, draft, frozenset(a.href for a in figure_assets))
         extracted = assemble.structure_html(html, section_id, config.assemble.takeaways_box_in_chapter)

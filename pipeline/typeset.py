@@ -117,9 +117,14 @@ def insert_spaces(text: str, *, next_char: str = "") -> str:
                   THIN_SPACE, text)
     out: list[str] = []
     following = text[1:] + next_char
+    # clreq: a paragraph's last line never holds a single character, so at the end of a
+    # block the last Han character stays bound to the one before it.
+    last_han = max((i for i, ch in enumerate(text) if is_han(ch)), default=-1) if not next_char else -1
     for index, before in enumerate(text):
         after = following[index] if index < len(following) else ""
         out.append(before)
+        if index + 1 == last_han:
+            continue
         if break_allowed(before, after):
             out.append(JUSTIFY_SPACE)
         elif needs_autospace(before, after):

@@ -10,13 +10,13 @@ from pipeline.config import load_config
 from pipeline.errors import PipelineError
 
 
-def test_pair_quotes_pairs_within_a_line_and_leaves_code():
+def test_fix_cjk_inline_pairs_within_a_line_and_leaves_code():
     text = '2023年的"百模大战"证明 `a"b` 与"Computer Use"功能\n```\nx = "q"\n```\n'
-    assert assemble.pair_quotes(text) == '2023年的“百模大战”证明 `a"b` 与“Computer Use”功能\n```\nx = "q"\n```\n'
+    assert assemble.fix_cjk_inline(text) == '2023年的“百模大战”证明 `a"b` 与“Computer Use”功能\n```\nx = "q"\n```\n'
 
 
-def test_pair_quotes_leaves_an_odd_quote_alone():
-    assert assemble.pair_quotes('他说"好"和"\n') == '他说“好”和"\n'
+def test_fix_cjk_inline_leaves_an_odd_quote_alone():
+    assert assemble.fix_cjk_inline('他说"好"和"\n') == '他说“好”和"\n'
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,13 @@ def test_remote_image_is_an_error_or_a_draft_placeholder(manuscript, tmp_path):
     assert error.value.file == chapter and error.value.line is not None and "remote" in error.value.what
     draft = build_book(load_config(manuscript), out_dir=tmp_path / "out", draft=True)
     assert "远程图片未载入" in draft.chapters[0].html
+
+
+def test_bold_next_to_cjk_punctuation_becomes_strong():
+    assert assemble.fix_cjk_inline('策略是**"开源+闭源"双轨**：\n') == "策略是<strong>“开源+闭源”双轨</strong>：\n"
+    # bold CommonMark already reads stays Markdown
+    assert assemble.fix_cjk_inline("更是**世界模型**（World Model）\n") == "更是**世界模型**（World Model）\n"
+
+
+def test_no_literal_asterisks_in_the_book(book):
+    assert all("**" not in s.html for s in book.sections())
