@@ -149,6 +149,7 @@ def build_book(config: BookConfig, *, out_dir: Path, release: bool = False, draf
         elif name == "references" and references:
             appendices.append(assemble.references_appendix(references, label))
     unique_assets = list({a.href: a for a in assets}.values())
+    reporter.say(f"assembled {len(chapters)} chapter(s), {len(parts)} part(s), {len(appendices)} appendix(es)")
     return Book(config=config, chapters=chapters, parts=parts, appendices=appendices, assets=unique_assets,
                 release=release, draft=draft, modified=_modified(config, documents))
 

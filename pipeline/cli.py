@@ -130,7 +130,8 @@ def cmd_diagrams(args, reporter: Reporter) -> int:
     from pipeline.build import render_manuscript_diagrams
     from pipeline.config import load_config
     rendered = render_manuscript_diagrams(load_config(args.manuscript), args.out, draft=args.draft, reporter=reporter)
-    reporter.say(f"{len(rendered)} diagram(s) ready in {display_path(args.out / 'cache' / 'diagrams')}")
+    count = sum(1 for key in rendered if key != "_by_doc")
+    reporter.say(f"{count} diagram(s) ready in {display_path(args.out / 'cache' / 'diagrams')}")
     return 0
 
 
