@@ -91,6 +91,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
+	$(PY) bench/bench_diagrams.py
 	$(PY) bench/run.py
 
 clean:
