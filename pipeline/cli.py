@@ -61,6 +61,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     reporter = Reporter(quiet=args.quiet)
+    _route_stage_warnings(args.quiet)
     try:
         return COMMANDS[args.command](args, reporter)
     except PipelineError as error:
@@ -69,6 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the last complete outputs were left in place.", file=sys.stderr)
         return 130
+
+
+def _route_stage_warnings(quiet: bool) -> None:
+    """Stages log their warnings (pipeline.*); show them once, as 'warning: …', unless --quiet."""
+    import logging
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("pipeline")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logging.addLevelName(logging.WARNING, "warning")
 
 
 def _print_problems(problems, reporter: Reporter) -> None:

@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from pipeline.config import DiagramSettings
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, display_path
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def _finish(block: DiagramBlock, key: str, outcome: _Artifact | _Failure | None,
         rotated_pt = smallest_text_pt(outcome.width_px, outcome.min_font_px, text_height_mm)
         if rotated_pt < settings.min_text_pt:
             log.warning("%s:%d: the diagram is too wide even on a landscape page (smallest text %.1f pt); "
-                        "consider splitting it.", block.file, block.line, rotated_pt)
+                        "consider splitting it.", display_path(block.file), block.line, rotated_pt)
     return RenderedDiagram(block, outcome.path, outcome.media_type, outcome.width_px, outcome.height_px,
                            placement, None)
 
@@ -705,7 +705,7 @@ def _placeholder(block: DiagramBlock, key: str, message: str, cache_dir: Path) -
     svg, width, height = placeholder_svg(message, location)
     path = cache_dir / f"{key}.error.svg"
     path.write_text(svg, encoding="utf-8")
-    log.warning("%s:%d: diagram failed, drawing a placeholder (draft): %s", block.file, block.line,
+    log.warning("%s:%d: diagram failed, drawing a placeholder (draft): %s", display_path(block.file), block.line,
                 message.strip().splitlines()[0] if message.strip() else "")
     return RenderedDiagram(block, path, "image/svg+xml", width, height, "inline", message)
 
