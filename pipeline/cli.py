@@ -164,9 +164,9 @@ def _write_epub(book, args, reporter: Reporter) -> None:
 
 
 def _write_pdf(book, args, reporter: Reporter) -> None:
-    from pipeline.pdf import write_pdf
+    from pipeline.pdf_parallel import write_book_pdf
     with reporter.bar("laying out the PDF", 3) as advance:
-        path = write_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks,
+        path = write_book_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks,
                          progress=advance)
     reporter.say(f"wrote {display_path(path)}")
 

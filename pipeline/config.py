@@ -76,6 +76,7 @@ class PrintSettings:
     font_size: str = "10.5pt"
     serif_font: str = "Noto Serif CJK SC"
     sans_font: str = "Noto Sans CJK SC"
+    parallel: str = "auto"     # auto | on | off: lay chapters out in several processes
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,8 @@ def _parse(root: Path, path: Path, data: dict) -> BookConfig:
             variant=printing.choice("variant", "rgb", ("rgb", "pdfx")),
             font_size=_length(printing.str("font_size", "10.5pt"), path, "print.font_size"),
             serif_font=printing.str("serif_font", "Noto Serif CJK SC"),
-            sans_font=printing.str("sans_font", "Noto Sans CJK SC")),
+            sans_font=printing.str("sans_font", "Noto Sans CJK SC"),
+            parallel=printing.choice("parallel", "auto", ("auto", "on", "off"))),
         epub=EpubSettings(cover=(root / cover) if cover else None,
                           accessibility_summary=epub.str("accessibility_summary", "") or ""),
     )
