@@ -321,13 +321,22 @@ def scenarios(args, manuscript: Path) -> tuple[list[Result], dict]:
         step("baseline_weasyprint", "baseline: WeasyPrint, one plain pass over book.html",
              [PY, "-c", script, str(base / "book.html"), str(base / "weasyprint.pdf")])
 
-    pages = {"ours": pdf_pages(ours_pdf), "weasyprint_baseline": pdf_pages(base / "weasyprint.pdf")}
+    # The fair PDF baseline: the same print HTML (typesetting, CSS, furniture) in one WeasyPrint pass.
+    single = ("import sys; from pathlib import Path; from pipeline.config import load_config; "
+              "from pipeline.build import build_book; from pipeline.pdf import write_pdf; "
+              "book = build_book(load_config(Path(sys.argv[1])), out_dir=Path(sys.argv[2])); "
+              "write_pdf(book, Path(sys.argv[3]))")
+    step("baseline_print_single_pass", "baseline: our print HTML in one WeasyPrint pass (caches warm)",
+         [PY, "-c", single, str(manuscript), str(out), str(base / "single-pass.pdf")])
+
+    pages = {"ours": pdf_pages(ours_pdf), "weasyprint_baseline": pdf_pages(base / "weasyprint.pdf"),
+             "print_single_pass": pdf_pages(base / "single-pass.pdf")}
     return results, pages
 
 
 RATIOS = {  # scenario -> baseline it is compared with
     "epub_warm": "baseline_pandoc_epub", "chapter_edit_epub": "baseline_pandoc_epub",
-    "pdf_warm": "baseline_weasyprint", "pdf_cold": "baseline_weasyprint",
+    "pdf_warm": "baseline_print_single_pass", "pdf_cold": "baseline_weasyprint",
 }
 
 
@@ -353,6 +362,8 @@ def targets(by_id: dict[str, Result]) -> list[dict]:
     weasy = wall("baseline_weasyprint")
     add("30-chapter PDF cold <= 1/2 single WeasyPrint pass", "pdf_cold", wall("pdf_cold"),
         weasy / 2 if weasy else None, inclusive=True)
+    single = wall("baseline_print_single_pass")
+    add("PDF (warm) faster than one pass over the same print HTML", "pdf_warm", wall("pdf_warm"), single)
     peak = max((r.peak_rss_mb for r in by_id.values()), default=None)
     worst = max(by_id.values(), key=lambda r: r.peak_rss_mb).id if by_id else None
     add("peak memory < 1.5 GB", worst, peak, MEMORY_LIMIT_MB, "MB")
