@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 MANUSCRIPT ?= manuscript
 OUT ?= build
-APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji poppler-utils default-jre-headless qpdf git libgs-common
+# WeasyPrint needs Pango and fontconfig; EPUBCheck needs Java; libgs-common has the CMYK profile for PDF/X.
+APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji poppler-utils default-jre-headless git libgs-common \
+                libpango-1.0-0 libpangoft2-1.0-0 fontconfig
 
 BUILD_FLAGS := --manuscript $(MANUSCRIPT) --out $(OUT)
 ifeq ($(RELEASE),1)
@@ -72,6 +74,8 @@ $(STAMPS)/python: pyproject.toml
 
 # puppeteer-core and Ace use the system Chromium; no browser is downloaded.
 $(STAMPS)/node: package.json package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null || { \
+	  echo "setup: Node.js 20 or later with npm is needed (Ace and puppeteer-core); install it, then re-run make."; exit 1; }
 	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && touch $@
 
