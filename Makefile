@@ -74,7 +74,7 @@ $(STAMPS)/python: pyproject.toml
 
 # puppeteer-core and Ace use the system Chromium; no browser is downloaded.
 $(STAMPS)/node: package.json package-lock.json
-	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null || { \
+	@node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)' 2>/dev/null || { \
 	  echo "setup: Node.js 20 or later with npm is needed (Ace and puppeteer-core); install it, then re-run make."; exit 1; }
 	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && touch $@
