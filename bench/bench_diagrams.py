@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proctree import memory_kb, tree  # noqa: E402
 
 # Ten diagram types with Chinese labels; `{n}` makes every copy distinct, so none is cached.
 TEMPLATES = [
@@ -48,42 +51,12 @@ def run_once(count: int, cache: Path) -> None:
     assert all(r.error is None for r in rendered)
 
 
-def descendants(root_pid: int) -> list[int]:
-    """The process and all its descendants. Chromium runs in its own session (puppeteer starts
-    it detached) but is still node's child, so walking /proc children finds it."""
-    found, pending = [], [root_pid]
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as children:
-                    pending += [int(child) for child in children.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
-def memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process; PSS splits the pages Chromium's processes share."""
-    values = {}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                key, _, rest = line.partition(":")
-                if key in ("Rss", "Pss"):
-                    values[key] = int(rest.split()[0])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return values.get("Rss", 0), values.get("Pss", 0)
-
-
 def measure(count: int, cache: Path) -> tuple[float, float, float]:
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, __file__, "--child", str(count), str(cache)], cwd=ROOT)
     peak_rss = peak_pss = 0
     while child.poll() is None:
-        sizes = [memory_kb(pid) for pid in descendants(child.pid)]
+        sizes = [memory_kb(pid) for pid in tree(child.pid)]
         peak_rss = max(peak_rss, sum(rss for rss, _ in sizes))
         peak_pss = max(peak_pss, sum(pss for _, pss in sizes))
         time.sleep(0.02)

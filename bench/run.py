@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth  # noqa: E402
+from proctree import memory_kb, tree  # noqa: E402
 
 PY = sys.executable
 POLL_S = 0.05
@@ -67,45 +68,6 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- measuring
-
-def tree(root_pid: int) -> list[int]:
-    """The process and all its descendants (Chromium is detached by puppeteer but is still node's child)."""
-    found, pending = [], [root_pid]
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as children:
-                    pending += [int(child) for child in children.read().split()]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return found
-
-
-def memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process in kB; VmRSS from status when smaps_rollup is not readable."""
-    values = {}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                key, _, rest = line.partition(":")
-                if key in ("Rss", "Pss"):
-                    values[key] = int(rest.split()[0])
-    except (FileNotFoundError, ProcessLookupError):
-        return 0, 0
-    except PermissionError:
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1])
-                        return rss, rss
-        except OSError:
-            pass
-        return 0, 0
-    return values.get("Rss", 0), values.get("Pss", values.get("Rss", 0))
-
 
 def run(id_: str, label: str, command: list[str], *, echo: bool = True) -> Result:
     """Run one scenario as a process; wall time, peak tree memory, and the stage lines it prints."""

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pypandoc
 from lxml import etree
-from lxml import html as lxml_html
 
 from pipeline.book import Asset, Figure, Heading, Section
-from pipeline.config import BookConfig
 from pipeline.documents import Document
 from pipeline.errors import PipelineError
+from pipeline.text import fragment_html, parse_fragment
 from pipeline.measure import ANECDOTE_MARK, ANECDOTE_WORD, REFERENCES_TITLE, TAKEAWAYS_TITLE
 
 # commonmark_x keeps the seed's lists that follow a line of text with no blank line (pandoc's
@@ -131,14 +130,6 @@ def pandoc_to_html(markdown: str, cache_dir: Path) -> str:
 
 # ---------------------------------------------------------------- HTML post-processing
 
-def _parse(html: str) -> etree._Element:
-    return lxml_html.fragment_fromstring(html or "<p></p>", create_parent="div")
-
-
-def _serialize(root: etree._Element) -> str:
-    return "".join(lxml_html.tostring(child, encoding="unicode") for child in root)
-
-
 def _text(element) -> str:
     return " ".join("".join(element.itertext()).split())
 
@@ -184,7 +175,7 @@ class Extracted:
 
 
 def structure_html(html: str, section_id: str, keep_takeaways_box: bool) -> Extracted:
-    root = _parse(html)
+    root = parse_fragment(html)
     first = root[0] if len(root) else None
     if first is not None and first.tag == "h1":
         root.remove(first)          # the document's own title: writers render it from metadata
@@ -206,7 +197,7 @@ def structure_html(html: str, section_id: str, keep_takeaways_box: bool) -> Extr
     _wrap_anecdotes(root)
     for th in root.iter("th"):
         th.set("scope", "col")
-    return Extracted(_serialize(root), headings, takeaways, references)
+    return Extracted(fragment_html(root), headings, takeaways, references)
 
 
 def _number_headings(root, section_id: str) -> list[Heading]:
@@ -253,21 +244,6 @@ def figure_html(figure: Figure) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def mm(length: str) -> float:
-    value = length.strip()
-    for unit, factor in (("mm", 1.0), ("cm", 10.0), ("in", 25.4), ("pt", 25.4 / 72)):
-        if value.endswith(unit):
-            return float(value[: -len(unit)]) * factor
-    return float(value)
-
-
-def text_block_mm(config: BookConfig) -> tuple[float, float]:
-    p = config.print
-    width = mm(p.trim_width) - mm(p.margin_inside) - mm(p.margin_outside)
-    height = mm(p.trim_height) - mm(p.margin_top) - mm(p.margin_bottom)
-    return width, height
-
-
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.I)
 
 
@@ -276,7 +252,7 @@ def resolve_images(html: str, doc: Document, root_dir: Path, draft: bool,
     """Local images become assets; a remote image is an error, or a placeholder in a draft."""
     if "<img" not in html:
         return html, []
-    root = _parse(html)
+    root = parse_fragment(html)
     assets = []
     for img in list(root.iter("img")):
         src = img.get("src", "")
@@ -303,7 +279,7 @@ def resolve_images(html: str, doc: Document, root_dir: Path, draft: bool,
         media = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
                  ".gif": "image/gif", ".webp": "image/webp"}.get(path.suffix.lower(), "application/octet-stream")
         assets.append(Asset(href, path, media))
-    return _serialize(root), assets
+    return fragment_html(root), assets
 
 
 # ---------------------------------------------------------------- appendices
@@ -332,7 +308,7 @@ def takeaways_appendix(groups: list[tuple[Section, etree._Element]], label: str)
         wrapper = _appendix_group(root, f"takeaways-{section.id}", section, headings)
         wrapper.append(copy.deepcopy(items))
     return Section(id="takeaways", kind="appendix", label=label, title="本章要点汇总",
-                   html=_serialize(root), headings=headings)
+                   html=fragment_html(root), headings=headings)
 
 
 def references_appendix(groups: list[tuple[Section, etree._Element]], label: str) -> Section:
@@ -356,7 +332,7 @@ def references_appendix(groups: list[tuple[Section, etree._Element]], label: str
                 note.text = "（另见" + "、".join(_short_name(s) for s in others) + "）"
             numbered.append(entry)
     return Section(id="references", kind="appendix", label=label, title=REFERENCES_TITLE,
-                   html=_serialize(root), headings=headings)
+                   html=fragment_html(root), headings=headings)
 
 
 def _short_name(section: Section) -> str:

@@ -7,10 +7,24 @@ Nothing here knows about EPUB or PDF; the writers decide how to lay it out.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import BookConfig
+from pipeline.errors import PipelineError
+
+
+def source_date_epoch() -> dt.datetime | None:
+    """SOURCE_DATE_EPOCH as a UTC time: what reproducible builds stamp instead of the wall clock."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+    except ValueError:
+        raise PipelineError(f"SOURCE_DATE_EPOCH is {epoch!r}, which is not a number of seconds.",
+                            hint="Set it to a Unix timestamp, e.g. $(git log -1 --format=%ct).") from None
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 from pipeline import assemble
-from pipeline.book import Asset, Book, Figure, Part, Section
+from pipeline.book import Asset, Book, Figure, Part, Section, source_date_epoch
 from pipeline.check import CheckReport, check_documents, raise_if_errors, release_problems
 from pipeline.config import BookConfig, load_config
 from pipeline.documents import Document, parse_date, read_manuscript
@@ -36,34 +35,30 @@ def _section_id(doc: Document) -> str:
     return "doc-" + slugify_ascii(doc.path.stem, "untitled")
 
 
-def _diagram_blocks(documents: list[Document]):
-    from pipeline.diagrams import find_diagrams
-    return {id(doc): find_diagrams(doc.body, doc.path, doc.body_line) for doc in documents}
-
-
 def render_manuscript_diagrams(config: BookConfig, out_dir: Path, *, draft: bool, reporter: Reporter,
-                               documents: list[Document] | None = None):
-    from pipeline.diagrams import render_diagrams
+                               documents: list[Document] | None = None) -> dict[int, list]:
+    """Every document's diagrams, rendered in one session: id(document) -> RenderedDiagrams in text order."""
+    from pipeline.diagrams import find_diagrams, render_diagrams
     documents = documents if documents is not None else read_manuscript(config)
-    blocks_by_doc = _diagram_blocks(documents)
+    blocks_by_doc = {id(doc): find_diagrams(doc.body, doc.path, doc.body_line) for doc in documents}
     blocks = [b for doc in documents for b in blocks_by_doc[id(doc)]]
     if not blocks:
         return {}
-    width, height = assemble.text_block_mm(config)
+    width, height = config.print.text_block_mm()
     reporter.say(f"rendering {len(blocks)} diagram(s)")
     with reporter.bar("diagrams", len(blocks)) as advance:
-        rendered = render_diagrams(blocks, config.diagrams, out_dir / "cache" / "diagrams", draft=draft,
-                                   text_width_mm=width, text_height_mm=height, progress=advance)
-    return {id(r.block): r for r in rendered} | {"_by_doc": blocks_by_doc}
+        rendered = iter(render_diagrams(blocks, config.diagrams, out_dir / "cache" / "diagrams", draft=draft,
+                                        text_width_mm=width, text_height_mm=height, progress=advance))
+    return {key: [next(rendered) for _ in doc_blocks] for key, doc_blocks in blocks_by_doc.items()}
 
 
-def _figures_into_markdown(doc: Document, section_id: str, label_prefix: str, blocks, rendered,
+def _figures_into_markdown(doc: Document, section_id: str, label_prefix: str, rendered: list,
                            config: BookConfig) -> tuple[str, list[Figure], list[Asset]]:
     """Replace each mermaid fence with a raw-HTML figure; pandoc passes it through untouched."""
     lines = doc.body.splitlines(keepends=True)
     figures, assets = [], []
-    for number, block in enumerate(blocks, 1):
-        result = rendered[id(block)]
+    for number, result in enumerate(rendered, 1):
+        block = result.block
         asset = Asset(f"images/{result.path.name}", result.path, result.media_type)
         label = f"图{label_prefix}{number}"
         caption = block.caption or config.diagrams.default_caption or ""
@@ -72,8 +67,8 @@ def _figures_into_markdown(doc: Document, section_id: str, label_prefix: str, bl
                         width_px=result.width_px, height_px=result.height_px, placement=result.placement)
         figures.append(figure)
         assets.append(asset)
-    for block, figure in sorted(zip(blocks, figures), key=lambda pair: pair[0].start, reverse=True):
-        lines[block.start:block.end] = ["\n```{=html}\n", assemble.figure_html(figure) + "\n", "```\n\n"]
+    for result, figure in sorted(zip(rendered, figures), key=lambda pair: pair[0].block.start, reverse=True):
+        lines[result.block.start:result.block.end] = ["\n```{=html}\n", assemble.figure_html(figure) + "\n", "```\n\n"]
     return "".join(lines), figures, assets
 
 
@@ -86,9 +81,9 @@ def _figure_id(author_id: str | None, section_id: str, number: int) -> str:
 
 def _modified(config: BookConfig, documents: list[Document]) -> dt.datetime:
     """Reproducible: SOURCE_DATE_EPOCH, else the newest date the manuscript declares."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+    epoch = source_date_epoch()
+    if epoch:
+        return epoch
     dates = [config.date]
     for doc in documents:
         for key in ("last_updated", "created_date", "date"):
@@ -106,7 +101,6 @@ def build_book(config: BookConfig, *, out_dir: Path, release: bool = False, draf
     final = config.check.final_status
     statuses = {id(r.document): r.status for r in report.documents}
     rendered = render_manuscript_diagrams(config, out_dir, draft=draft, reporter=reporter, documents=documents)
-    blocks_by_doc = rendered.get("_by_doc", {})
     cache = out_dir / "cache" / "pandoc"
 
     sections_by_doc, assets, takeaways, references = {}, [], [], []
@@ -116,8 +110,7 @@ def build_book(config: BookConfig, *, out_dir: Path, release: bool = False, draf
         section_id = _section_id(doc)
         number = doc.meta.get("chapter_number") if doc.kind == "chapter" else None
         markdown, figures, figure_assets = _figures_into_markdown(
-            doc, section_id, f"{number}-" if number is not None else "", blocks_by_doc.get(id(doc), []),
-            rendered, config)
+            doc, section_id, f"{number}-" if number is not None else "", rendered.get(id(doc), []), config)
         html = assemble.pandoc_to_html(assemble.fix_cjk_inline(markdown), cache)
         html, image_assets = assemble.resolve_images(
             html, doc, config.root, draft, frozenset(a.href for a in figure_assets))

@@ -17,8 +17,13 @@ from pipeline.errors import PipelineError, Problem
 from pipeline.measure import Measurement, measure
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
 
+def whole_number(value) -> int | None:
+    """The value if YAML read it as a whole number (YAML's true/false are ints to Python)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # key -> (type check, description for messages)
-_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number")
+_INT = (lambda v: whole_number(v) is not None and v >= 0, "a whole number")
 _STR = (lambda v: isinstance(v, str) and v.strip() != "", "text")
 _STR_OR_INT = (lambda v: (isinstance(v, str) and v.strip() != "") or (isinstance(v, int) and not isinstance(v, bool)),
                "text or a year")
@@ -53,8 +58,7 @@ class DocumentReport:
 
     @property
     def number(self) -> int | None:
-        value = self.meta.get("chapter_number")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return whole_number(self.meta.get("chapter_number"))
 
     @property
     def title(self) -> str:
@@ -66,13 +70,11 @@ class DocumentReport:
 
     @property
     def declared_length(self) -> int | None:
-        value = self.meta.get("word_count")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return whole_number(self.meta.get("word_count"))
 
     @property
     def declared_anecdotes(self) -> int | None:
-        value = self.meta.get("anecdote_count")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return whole_number(self.meta.get("anecdote_count"))
 
     @property
     def last_updated(self) -> dt.date | None:
@@ -149,8 +151,8 @@ def _check_slugs(doc: Document, registry: Registry) -> list[Problem]:
 
 def _check_measurement(doc: Document, m: Measurement, tolerance: float) -> list[Problem]:
     problems = []
-    declared = doc.meta.get("word_count")
-    if isinstance(declared, int) and not isinstance(declared, bool):
+    declared = whole_number(doc.meta.get("word_count"))
+    if declared is not None:
         difference = m.length - declared
         if abs(difference) > tolerance * max(declared, 1):
             problems.append(Problem(
@@ -158,8 +160,8 @@ def _check_measurement(doc: Document, m: Measurement, tolerance: float) -> list[
                 f"word_count declares {declared} but the text measures {m.length} ({difference:+d}, "
                 f"{difference / max(declared, 1):+.0%}; tolerance ±{tolerance:.0%}).",
                 doc.key_lines.get("word_count"), "Run 'python -m pipeline check --fix-counts' to record the measured figure."))
-    declared_anecdotes = doc.meta.get("anecdote_count")
-    if isinstance(declared_anecdotes, int) and declared_anecdotes != len(m.anecdotes):
+    declared_anecdotes = whole_number(doc.meta.get("anecdote_count"))
+    if declared_anecdotes is not None and declared_anecdotes != len(m.anecdotes):
         problems.append(Problem(
             "warning", doc.path,
             f"anecdote_count declares {declared_anecdotes} but the text has {len(m.anecdotes)} '💡 轶事' sections.",

@@ -143,7 +143,7 @@ def cmd_diagrams(args, reporter: Reporter) -> int:
     from pipeline.build import render_manuscript_diagrams
     from pipeline.config import load_config
     rendered = render_manuscript_diagrams(load_config(args.manuscript), args.out, draft=args.draft, reporter=reporter)
-    count = sum(1 for key in rendered if key != "_by_doc")
+    count = sum(len(diagrams) for diagrams in rendered.values())
     reporter.say(f"{count} diagram(s) ready in {display_path(args.out / 'cache' / 'diagrams')}")
     return 0
 

@@ -78,6 +78,12 @@ class PrintSettings:
     sans_font: str = "Noto Sans CJK SC"
     parallel: str = "auto"     # auto | on | off: lay chapters out in several processes
 
+    def text_block_mm(self) -> tuple[float, float]:
+        """Width and height of the text block: the trim less the margins."""
+        width = length_mm(self.trim_width) - length_mm(self.margin_inside) - length_mm(self.margin_outside)
+        height = length_mm(self.trim_height) - length_mm(self.margin_top) - length_mm(self.margin_bottom)
+        return width, height
+
 
 @dataclass(frozen=True)
 class EpubSettings:
@@ -235,11 +241,22 @@ def _line_of(path: Path, needle: str) -> int | None:
     return None
 
 
+_MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72}
+
+
+def length_mm(value: str) -> float:
+    """A book.yaml length (mm, cm, in or pt; a bare number is mm) in millimetres."""
+    value = value.strip()
+    for unit, factor in _MM_PER_UNIT.items():
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    return float(value)
+
+
 def _length(value: str, path: Path, key: str) -> str:
     value = str(value).strip()
-    number = value.removesuffix("mm").removesuffix("pt").removesuffix("cm")
     try:
-        float(number)
+        length_mm(value)
     except ValueError:
         raise PipelineError(f"'{key}' is {value!r}, which is not a length.", file=path,
                             hint="Write a length such as 170mm or 10.5pt.") from None

@@ -202,8 +202,8 @@ def render_diagrams(blocks: list[DiagramBlock], settings: DiagramSettings, cache
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     config_text = _config_text()
-    renderer = _renderer_id(settings)
-    keys = [cache_key(block.code, _mermaid_version(), config_text, renderer) for block in blocks]
+    renderer, mermaid_version = _renderer_id(settings), _mermaid_version()
+    keys = [cache_key(block.code, mermaid_version, config_text, renderer) for block in blocks]
     results: dict[str, _Artifact | _Failure] = {}
     for key in dict.fromkeys(keys):
         cached = _cached(cache_dir, key)

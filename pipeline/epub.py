@@ -20,13 +20,13 @@ from pathlib import Path
 
 from ebooklib import epub
 from lxml import etree
-from lxml import html as lxml_html
 
-from pipeline.book import Book, Section
+from pipeline.book import Book, Section, source_date_epoch
 from pipeline.cover import cover_alt, cover_image
 from pipeline.errors import PipelineError
 from pipeline.fonts import SANS_BOLD, SERIF_BOLD, SERIF_REGULAR, FontFace, subset_font
 from pipeline.fsutil import atomic_output
+from pipeline.text import parse_fragment
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -64,14 +64,7 @@ def build_time(book: Book) -> dt.datetime:
     if book.modified is not None:
         moment = book.modified
         return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
-        except ValueError:
-            raise PipelineError(f"SOURCE_DATE_EPOCH is {epoch!r}, which is not a number of seconds.",
-                                hint="Set it to a Unix timestamp, e.g. $(git log -1 --format=%ct).") from None
-    return dt.datetime.combine(book.config.date, dt.time(0, 0), dt.timezone.utc)
+    return source_date_epoch() or dt.datetime.combine(book.config.date, dt.time(0, 0), dt.timezone.utc)
 
 
 # --------------------------------------------------------------------------- layout and links
@@ -90,7 +83,7 @@ FRONT_FILES = {"cover": "text/cover.xhtml", "titlepage": "text/titlepage.xhtml"}
 def _fragment_ids(fragment: str) -> list[str]:
     if not fragment.strip():
         return []
-    return lxml_html.fragment_fromstring(fragment, create_parent="div").xpath("//@id")
+    return parse_fragment(fragment).xpath("//@id")
 
 
 def plan_layout(book: Book) -> Layout:
@@ -151,7 +144,7 @@ def convert_body(section: Section, book: Book, layout: Layout) -> BodyResult:
     result = BodyResult("")
     if not section.html.strip():
         return result
-    root = lxml_html.fragment_fromstring(section.html, create_parent="div")
+    root = parse_fragment(section.html)
     section_ids = {s.id for s in book.sections()} | {p.id for p in book.parts}
     for link in root.iter("a"):
         href = link.get("href", "")

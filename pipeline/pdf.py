@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlparse
 
 import jinja2
 from lxml import etree
-from lxml import html as lxml_html
 from markupsafe import Markup
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
@@ -24,6 +23,7 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 from pipeline.book import Book, Section
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output
+from pipeline.text import fragment_html, parse_fragment
 from pipeline.typeset import typeset_inline, typeset_tree
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -107,8 +107,7 @@ def render_html(book: Book, *, variant: str | None = None, crop_marks: bool | No
     options = resolve_options(book, variant, crop_marks)
     env = _environment()
     printing = book.config.print
-    text_width = length_mm(printing.trim_width) - length_mm(printing.margin_inside) - length_mm(printing.margin_outside)
-    text_height = length_mm(printing.trim_height) - length_mm(printing.margin_top) - length_mm(printing.margin_bottom)
+    text_width, text_height = printing.text_block_mm()
     geometry = env.get_template("geometry.css.j2").render(
         p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx,
         running_title=css_string(book.config.title), text_width_mm=round(text_width, 2),
@@ -259,12 +258,12 @@ def section_html(book: Book, section: Section, options: Options, typeset: bool =
     fragment = _strip_emoji(section.html) if options.pdfx else section.html
     if not fragment.strip():
         return ""
-    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    root = parse_fragment(fragment)
     resolve_images(root, book, section)
     mark_landscape(root, {f.id for f in section.figures if f.placement == "landscape"})
     if typeset:
         typeset_tree(root)
-    return (root.text or "") + "".join(etree.tostring(c, encoding="unicode", method="html") for c in root)
+    return fragment_html(root)
 
 
 def _strip_emoji(text: str) -> str:
@@ -319,15 +318,6 @@ def mark_landscape(root: etree._Element, figure_ids: set[str]) -> None:
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-
-def length_mm(value: str) -> float:
-    """Lengths as book.yaml allows them (mm, cm, pt) in millimetres."""
-    value = value.strip()
-    for unit, factor in (("mm", 1.0), ("cm", 10.0), ("pt", 25.4 / 72), ("in", 25.4)):
-        if value.endswith(unit):
-            return float(value[: -len(unit)]) * factor
-    return float(value)
 
 
 def css_string(text: str) -> str:

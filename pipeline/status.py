@@ -36,6 +36,16 @@ class StatusRow:
     progress: float               # 0..1: position in the workflow
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def difference_text(self) -> str:
+        return f"{self.difference:+d} ({self.difference_pct:+.1f}%)" if self.difference is not None else "–"
+
+    @property
+    def anecdotes_text(self) -> str:
+        if self.anecdotes_declared is None:
+            return str(self.anecdotes_found)
+        return f"{self.anecdotes_found}/{self.anecdotes_declared}"
+
 
 @dataclass
 class StatusSummary:
@@ -91,11 +101,9 @@ def render_markdown(summary: StatusSummary) -> str:
              "| # | Title | Status | Declared | Measured | Diff | Anecdotes | Last updated | Days | Problems |",
              "|---|---|---|---:|---:|---:|---|---|---:|---|"]
     for r in summary.rows:
-        diff = f"{r.difference:+d} ({r.difference_pct:+.1f}%)" if r.difference is not None else "–"
-        anecdotes = f"{r.anecdotes_found}/{r.anecdotes_declared}" if r.anecdotes_declared is not None else str(r.anecdotes_found)
         problems = "<br>".join(r.problems) or "none"
         lines.append(f"| {r.number if r.number is not None else '–'} | {r.title} | {r.status} | "
-                     f"{r.declared if r.declared is not None else '–'} | {r.measured} | {diff} | {anecdotes} | "
+                     f"{r.declared if r.declared is not None else '–'} | {r.measured} | {r.difference_text} | {r.anecdotes_text} | "
                      f"{r.last_updated or '–'} | {r.days_since_update if r.days_since_update is not None else '–'} | {problems} |")
     per_status = ", ".join(f"{k}: {v}" for k, v in summary.per_status.items())
     lines += ["", f"**Total measured length:** {summary.total_measured} (declared {summary.total_declared})  ",
@@ -143,10 +151,9 @@ def print_table(summary: StatusSummary, console) -> None:
                           ("Days", "right"), ("Problems", "left")):
         table.add_column(name, justify=justify, overflow="fold")
     for r in summary.rows:
-        diff = f"{r.difference:+d} ({r.difference_pct:+.1f}%)" if r.difference is not None else "–"
-        anecdotes = f"{r.anecdotes_found}/{r.anecdotes_declared}" if r.anecdotes_declared is not None else str(r.anecdotes_found)
         table.add_row(str(r.number) if r.number is not None else "–", r.title, r.status,
-                      str(r.declared) if r.declared is not None else "–", str(r.measured), diff, anecdotes,
+                      str(r.declared) if r.declared is not None else "–", str(r.measured), r.difference_text,
+                      r.anecdotes_text,
                       r.last_updated or "–", str(r.days_since_update) if r.days_since_update is not None else "–",
                       "\n".join(r.problems) if r.problems else "none")
     console.print(table)

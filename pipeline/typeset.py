@@ -30,7 +30,8 @@ import re
 from dataclasses import dataclass
 
 from lxml import etree
-from lxml import html as lxml_html
+
+from pipeline.text import fragment_html, parse_fragment
 
 # Marks that must not begin a line (clreq 3.1.7): closing brackets and quotes,
 # pause and stop marks, the iteration mark, and the ellipsis (UAX #14 class IN).
@@ -245,10 +246,9 @@ def typeset_html(fragment: str) -> str:
     """Apply every clreq transform to an HTML body fragment; return the new fragment."""
     if not fragment.strip():
         return fragment
-    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    root = parse_fragment(fragment)
     typeset_tree(root)
-    return (root.text or "") + "".join(
-        etree.tostring(child, encoding="unicode", method="html") for child in root)
+    return fragment_html(root)
 
 
 def typeset_inline(text: str) -> str:

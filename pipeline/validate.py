@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.diagrams import find_chromium
 from pipeline.errors import PipelineError
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -108,10 +109,7 @@ def ace_environment() -> dict[str, str]:
     env = dict(os.environ)
     # Ace's puppeteer would download its own Chrome; the system Chromium works (Ace adds --no-sandbox)
     if "PUPPETEER_EXECUTABLE_PATH" not in env:
-        for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
-            if Path(candidate).exists():
-                env["PUPPETEER_EXECUTABLE_PATH"] = candidate
-                break
+        env["PUPPETEER_EXECUTABLE_PATH"] = find_chromium()
     return env
 
 
