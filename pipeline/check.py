@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.config import BookConfig
@@ -203,8 +203,8 @@ def check_documents(config: BookConfig, documents: list[Document]) -> CheckRepor
 
 def _shift_lines(m: Measurement, body_line: int) -> Measurement:
     """Body-relative block lines -> file lines, so every message points into the file."""
-    from dataclasses import replace
-    shift = lambda b: replace(b, line=b.line + body_line - 1) if b else None  # noqa: E731
+    def shift(block):
+        return replace(block, line=block.line + body_line - 1) if block else None
     return Measurement(m.length, [shift(b) for b in m.anecdotes], shift(m.takeaways), shift(m.references),
                        [shift(b) for b in m.headings])
 
