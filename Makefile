@@ -31,7 +31,7 @@ endif
 # Make's own dependency tracking makes a rebuild with nothing changed a no-op: outputs depend on the
 # manuscript, the code, the styles, and the flags of the last build (rewritten only when they change).
 SOURCES := $(MANUSCRIPT)/book.yaml $(wildcard $(MANUSCRIPT)/*.md $(MANUSCRIPT)/*.txt $(MANUSCRIPT)/data/*.yaml \
-           $(MANUSCRIPT)/images/* pipeline/*.py styles/* templates/* templates/*/* tools/*)
+           $(MANUSCRIPT)/images/* pipeline/*.py pipeline/pandoc/* styles/* templates/* templates/*/* tools/*)
 FLAGS_FILE := $(OUT)/.flags
 $(shell mkdir -p $(OUT); echo '$(BUILD_FLAGS) $(PDF_FLAGS)' | cmp -s - $(FLAGS_FILE) 2>/dev/null || echo '$(BUILD_FLAGS) $(PDF_FLAGS)' > $(FLAGS_FILE))
 

@@ -206,8 +206,9 @@ def edit_diagram(manuscript: Path) -> Path:
 def chapter_bodies(manuscript: Path) -> str:
     sys.path.insert(0, str(ROOT))
     from pipeline.config import load_config
+    from pipeline.diagnostics import Diagnostics
     from pipeline.documents import read_manuscript
-    documents = read_manuscript(load_config(manuscript))
+    documents = read_manuscript(load_config(manuscript), Diagnostics())
     ordered = sorted(documents, key=lambda d: d.meta.get("chapter_number") or 0)
     return "\n\n".join(d.body.strip() for d in ordered) + "\n"
 

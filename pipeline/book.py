@@ -1,8 +1,9 @@
 """The Book model: built once by the assemble stage, read by every writer.
 
-It holds content, not presentation: HTML fragments with stable ids, the
-headings for navigation, figures as files, and the generated appendices.
-Nothing here knows about EPUB or PDF; the writers decide how to lay it out.
+It holds content, not presentation: each section's body as a tree (pipeline.tree) with
+ids unique in the book and links already resolved to `#id`, the headings for
+navigation, figures as files, and the generated appendices. Nothing here knows about
+EPUB or PDF; the writers take a copy of a tree (tree.writer_copy) and lay it out.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lxml import etree
 
 from pipeline.config import BookConfig
 from pipeline.errors import PipelineError
@@ -60,7 +63,7 @@ class Section:
     id: str                     # ASCII, used for file names and anchors (ch06, zhipu, takeaways)
     kind: str                   # chapter | article | appendix
     title: str
-    html: str                   # body as XHTML-compatible HTML, without the section title
+    body: etree._Element        # the body's tree (a <div>), without the section title
     label: str | None = None    # 第6章, 附录A
     title_en: str | None = None
     number: int | None = None
@@ -95,6 +98,7 @@ class Book:
     release: bool = False       # a release build: every section is final; no DRAFT marks anywhere
     draft: bool = False         # --draft: broken diagrams and remote images become visible placeholders
     modified: dt.datetime | None = None   # UTC; from SOURCE_DATE_EPOCH or the newest manuscript date
+    titles: dict[str, str] = field(default_factory=dict)   # id -> what a reference to it reads as
 
     def asset_for(self, href: str) -> Asset | None:
         return next((a for a in self.assets if a.href == href), None)
@@ -105,11 +109,11 @@ class Book:
 
     def characters(self) -> set[str]:
         """Every character the book's text can show, for font subsetting."""
-        from pipeline.text import visible_text  # local: keeps the model import-light
+        from pipeline.tree import visible_strings  # local: keeps the model import-light
         chars = set(self.config.title + (self.config.subtitle or "") + "".join(self.config.authors))
         chars |= set((self.config.publisher or "") + (self.config.rights or "") + (self.config.edition or ""))
         for section in self.sections():
-            chars |= set(section.full_title + (section.title_en or "") + visible_text(section.html))
+            chars |= set(section.full_title + (section.title_en or "") + "".join(visible_strings(section.body)))
         for part in self.parts:
             chars |= set(part.title)
         return chars

@@ -1,21 +1,29 @@
-"""The check stage: front-matter schemas, measured length against the declared one,
-book-level numbering, and the release gate.
+"""The check stage: everything that can be found without rendering, for every document at once.
 
-It returns findings rather than printing them; the CLI and the status report decide
-how to show them.
+Front-matter schemas, measured length against the declared one, registry slugs, chapter
+numbering, ids and cross-references, images (present, inside the project, described) and
+diagram fences. It reads and parses each document once (pipeline.parse), fixes the ids
+and resolves the links on the trees (pipeline.xref), and leaves the result for the build.
+Findings go into the run's Diagnostics; nothing here prints.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from pipeline.config import BookConfig
+from pipeline.diagnostics import Diagnostic, Diagnostics
 from pipeline.documents import Document, parse_date, read_manuscript
-from pipeline.errors import PipelineError, Problem
 from pipeline.measure import Measurement, measure
+from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
+from pipeline.text import slugify_ascii
+from pipeline.tree import line_of
+from pipeline.xref import BookIndex, assign_ids, link_documents
+
 
 def whole_number(value) -> int | None:
     """The value if YAML read it as a whole number (YAML's true/false are ints to Python)."""
@@ -45,12 +53,16 @@ ARTICLE_SCHEMA = {
 # Optional keys an article may carry to join the editorial workflow like a chapter does.
 ARTICLE_OPTIONAL = {"status": _STR, "word_count": _INT, "last_updated": _DATE}
 
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
+               ".gif": "image/gif", ".webp": "image/webp"}
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)
+
 
 @dataclass
 class DocumentReport:
     document: Document
     measurement: Measurement
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Diagnostic] = field(default_factory=list)
 
     @property
     def meta(self) -> dict:
@@ -83,20 +95,19 @@ class DocumentReport:
 
 @dataclass
 class CheckReport:
+    """The checked manuscript: documents in reading order with their trees, and what was found."""
     config: BookConfig
     documents: list[DocumentReport]
-    problems: list[Problem] = field(default_factory=list)   # book-level ones
-
-    def all_problems(self) -> list[Problem]:
-        return [*self.problems, *(p for d in self.documents for p in d.problems)]
+    index: BookIndex
+    diagnostics: Diagnostics
 
     @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.all_problems() if p.is_error]
+    def errors(self) -> list[Diagnostic]:
+        return self.diagnostics.errors
 
     @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.all_problems() if not p.is_error]
+    def warnings(self) -> list[Diagnostic]:
+        return self.diagnostics.warnings
 
 
 def document_status(document: Document) -> str:
@@ -108,34 +119,33 @@ def document_status(document: Document) -> str:
     return "unknown"
 
 
-def _check_schema(doc: Document, statuses: tuple[str, ...]) -> list[Problem]:
+# ------------------------------------------------------------------ metadata
+
+def check_schema(doc: Document, statuses: tuple[str, ...], diagnostics: Diagnostics) -> None:
     required = CHAPTER_SCHEMA if doc.kind == "chapter" else ARTICLE_SCHEMA
     optional = {} if doc.kind == "chapter" else ARTICLE_OPTIONAL
-    problems = []
     first_line = min(doc.key_lines.values(), default=2)
-    for key, (is_valid, description) in required.items():
+    for key, (_, description) in required.items():
         if key not in doc.meta:
-            problems.append(Problem("error", doc.path, f"the front matter has no '{key}'.", first_line,
-                                    f"Add '{key}:' with {description}."))
+            diagnostics.add("meta-missing", f"the front matter has no '{key}'.", doc.path, first_line,
+                            f"Add '{key}:' with {description}.")
     for key, value in doc.meta.items():
         line = doc.key_lines.get(key)
         rule = required.get(key) or optional.get(key)
         if rule is None:
-            problems.append(Problem("warning", doc.path, f"unknown front-matter key '{key}'.", line,
-                                    f"Known keys: {', '.join([*required, *optional])}."))
+            diagnostics.add("meta-unknown-key", f"unknown front-matter key '{key}'.", doc.path, line,
+                            f"Known keys: {', '.join([*required, *optional])}.")
             continue
         is_valid, description = rule
         if not is_valid(value):
-            problems.append(Problem("error", doc.path, f"'{key}' is {value!r}, which is not {description}.", line,
-                                    f"Write {key} as {description}."))
+            diagnostics.add("meta-type", f"'{key}' is {value!r}, which is not {description}.", doc.path, line,
+                            f"Write {key} as {description}.")
     if "status" in doc.meta and doc.meta["status"] not in statuses:
-        problems.append(Problem("error", doc.path, f"unknown status {doc.meta['status']!r}.",
-                                doc.key_lines.get("status"), f"Use one of: {', '.join(statuses)}."))
-    return problems
+        diagnostics.add("status-unknown", f"unknown status {doc.meta['status']!r}.", doc.path,
+                        doc.key_lines.get("status"), f"Use one of: {', '.join(statuses)}.")
 
 
-def _check_slugs(doc: Document, registry: Registry) -> list[Problem]:
-    problems = []
+def check_slugs(doc: Document, registry: Registry, diagnostics: Diagnostics) -> None:
     for key in REGISTRY_FILES:
         values = doc.meta.get(key)
         if not isinstance(values, list):
@@ -144,93 +154,170 @@ def _check_slugs(doc: Document, registry: Registry) -> list[Problem]:
             if isinstance(slug, str) and not registry.knows(key, slug):
                 guess = registry.suggest(key, slug)
                 hint = f"Did you mean '{guess}'?" if guess else f"Add it to the registry file {REGISTRY_FILES[key]}."
-                problems.append(Problem("warning", doc.path, f"'{slug}' in {key} is not in the registry.",
-                                        doc.key_lines.get(key), hint))
-    return problems
+                diagnostics.add("slug-unknown", f"'{slug}' in {key} is not in the registry.", doc.path,
+                                doc.key_lines.get(key), hint)
 
 
-def _check_measurement(doc: Document, m: Measurement, tolerance: float) -> list[Problem]:
-    problems = []
+def check_measurement(doc: Document, m: Measurement, tolerance: float, diagnostics: Diagnostics) -> None:
     declared = whole_number(doc.meta.get("word_count"))
     if declared is not None:
         difference = m.length - declared
         if abs(difference) > tolerance * max(declared, 1):
-            problems.append(Problem(
-                "warning", doc.path,
+            diagnostics.add(
+                "word-count-mismatch",
                 f"word_count declares {declared} but the text measures {m.length} ({difference:+d}, "
                 f"{difference / max(declared, 1):+.0%}; tolerance ±{tolerance:.0%}).",
-                doc.key_lines.get("word_count"), "Run 'python -m pipeline check --fix-counts' to record the measured figure."))
+                doc.path, doc.key_lines.get("word_count"),
+                "Run 'python -m pipeline check --fix-counts' to record the measured figure.")
     declared_anecdotes = whole_number(doc.meta.get("anecdote_count"))
     if declared_anecdotes is not None and declared_anecdotes != len(m.anecdotes):
-        problems.append(Problem(
-            "warning", doc.path,
+        diagnostics.add(
+            "anecdote-count-mismatch",
             f"anecdote_count declares {declared_anecdotes} but the text has {len(m.anecdotes)} '💡 轶事' sections.",
-            doc.key_lines.get("anecdote_count"), "Fix the count or the section headings (run --fix-counts)."))
+            doc.path, doc.key_lines.get("anecdote_count"), "Fix the count or the section headings (run --fix-counts).")
     if doc.kind == "chapter":
-        for block, name in ((m.takeaways, "本章要点 (key takeaways)"), (m.references, "参考文献 (references)")):
+        for block, name, code in ((m.takeaways, "本章要点 (key takeaways)", "takeaways-missing"),
+                                  (m.references, "参考文献 (references)", "references-missing")):
             if block is None:
-                problems.append(Problem("warning", doc.path, f"the chapter has no {name} section.", None,
-                                        f"Add a '**{name.split()[0]}**' paragraph followed by a list."))
-    return problems
+                diagnostics.add(code, f"the chapter has no {name} section.", doc.path, None,
+                                f"Add a '**{name.split()[0]}**' paragraph followed by a list.")
 
 
-def _check_numbering(reports: list[DocumentReport]) -> list[Problem]:
-    problems, seen = [], {}
-    for report in reports:
-        number = report.number
-        if report.document.kind != "chapter" or number is None:
+def check_numbering(documents: list[Document], diagnostics: Diagnostics) -> None:
+    seen: dict[int, Path] = {}
+    for doc in documents:
+        number = whole_number(doc.meta.get("chapter_number"))
+        if doc.kind != "chapter" or number is None:
             continue
         if number in seen:
-            problems.append(Problem(
-                "error", report.document.path,
-                f"chapter_number {number} is also used by {seen[number].name}.",
-                report.document.key_lines.get("chapter_number"), "Give every chapter its own number."))
+            diagnostics.add("chapter-number-duplicate", f"chapter_number {number} is also used by {seen[number].name}.",
+                            doc.path, doc.key_lines.get("chapter_number"), "Give every chapter its own number.")
         else:
-            seen[number] = report.document.path
-    return problems
+            seen[number] = doc.path
 
 
-def check_documents(config: BookConfig, documents: list[Document]) -> CheckReport:
-    registry = load_registry(config.registry_dir)
-    reports = []
-    for doc in documents:
-        m = measure(doc.body)
-        problems = _check_schema(doc, config.check.statuses) + _check_slugs(doc, registry)
-        problems += _check_measurement(doc, m, config.check.word_count_tolerance)
-        reports.append(DocumentReport(doc, _shift_lines(m, doc.body_line), problems))
-    return CheckReport(config, reports, _check_numbering(reports))
-
-
-def _shift_lines(m: Measurement, body_line: int) -> Measurement:
-    """Body-relative block lines -> file lines, so every message points into the file."""
-    def shift(block):
-        return replace(block, line=block.line + body_line - 1) if block else None
-    return Measurement(m.length, [shift(b) for b in m.anecdotes], shift(m.takeaways), shift(m.references),
-                       [shift(b) for b in m.headings])
-
-
-def check_manuscript(config: BookConfig) -> CheckReport:
-    return check_documents(config, read_manuscript(config))
-
-
-def release_problems(report: CheckReport) -> list[Problem]:
+def release_gate(report: CheckReport) -> None:
     """A release build takes only documents whose status is the workflow's last one."""
     final = report.config.check.final_status
-    return [Problem("error", d.document.path, f"'{d.title}' is {d.status}, not {final}.",
-                    d.document.key_lines.get("status") or d.document.key_lines.get("draft"),
-                    f"A release build takes only {final} documents; set status: {final} when it is, "
-                    "or build without RELEASE=1.")
-            for d in report.documents if d.status != final]
+    for d in report.documents:
+        if d.status != final:
+            report.diagnostics.add(
+                "release-not-final", f"'{d.title}' is {d.status}, not {final}.", d.document.path,
+                d.document.key_lines.get("status") or d.document.key_lines.get("draft"),
+                f"A release build takes only {final} documents; set status: {final} when it is, "
+                "or build without RELEASE=1.")
 
 
-def raise_if_errors(problems: list[Problem], what: str) -> None:
-    errors = [p for p in problems if p.is_error]
-    if not errors:
-        return
-    first = errors[0]
-    more = f" ({len(errors) - 1} more error(s) listed above.)" if len(errors) > 1 else ""
-    raise PipelineError(f"{what}: {first.message}{more}", file=first.file, line=first.line, hint=first.hint)
+# ------------------------------------------------------------------ images
 
+@dataclass(frozen=True)
+class ImageSource:
+    path: Path | None          # the local file, when the image is one the book may use
+    code: str | None = None    # the diagnostic code when it is not
+    reason: str = ""
+
+
+def image_source(src: str, doc: Document, root: Path) -> ImageSource:
+    """Where an image's file is, or why the book cannot use it."""
+    if src.startswith("data:"):
+        return ImageSource(None, "image-remote", f"the image is embedded as a data: URL ({src[:40]}…)")
+    if _REMOTE.match(src):
+        return ImageSource(None, "image-remote", f"the image {src} is remote, and a build fetches nothing")
+    relative = unquote(src.split("#", 1)[0].split("?", 1)[0])
+    # Root-relative paths (Hugo's static files) start at the manuscript folder.
+    base = root if relative.startswith("/") else doc.path.parent
+    path = (base / relative.lstrip("/")).resolve()
+    if not path.is_relative_to(root.resolve()):
+        return ImageSource(None, "image-outside", f"the image {src} is outside the manuscript folder")
+    if not path.is_file():
+        return ImageSource(None, "image-missing", f"the image {src} does not exist")
+    if path.suffix.lower() not in IMAGE_TYPES:
+        return ImageSource(None, "image-missing", f"the image {src} is not a PNG, JPEG, GIF, WebP or SVG file")
+    return ImageSource(path)
+
+
+def has_description(img) -> bool:
+    if (img.get("alt") or "").strip():
+        return True
+    figure = next(iter(img.iterancestors("figure")), None)
+    caption = figure.find(".//figcaption") if figure is not None else None
+    return caption is not None and bool("".join(caption.itertext()).strip())
+
+
+def check_images(doc: Document, root: Path, diagnostics: Diagnostics) -> None:
+    for img in doc.tree.iter("img"):
+        src = img.get("src") or ""
+        found = image_source(src, doc, root)
+        line = line_of(img) or doc.line_containing(src)
+        if found.path is None:
+            hint = ("Download it into the manuscript folder and refer to the local file, or build with --draft "
+                    "to get a placeholder." if found.code == "image-remote"
+                    else "Put the image in the manuscript folder and use a path relative to the document.")
+            diagnostics.add(found.code, found.reason + ".", doc.path, line, hint)
+        if not has_description(img):
+            diagnostics.add("image-no-alt", f"the image {src} has no text alternative.", doc.path, line,
+                            "Describe it: ![这张图展示了…](file.png), or give it a caption.")
+
+
+# ------------------------------------------------------------------ the stage
+
+def section_id(doc: Document) -> str:
+    if doc.id:
+        return doc.id
+    number = whole_number(doc.meta.get("chapter_number"))
+    if doc.kind == "chapter" and number is not None:
+        return f"ch{number:02d}"
+    return "doc-" + slugify_ascii(doc.path.stem, "untitled")
+
+
+def reading_order(documents: list[Document]) -> list[Document]:
+    """Chapters by number, then the parts' documents in book.yaml order."""
+    return sorted(documents, key=lambda d: (d.kind != "chapter", whole_number(d.meta.get("chapter_number")) or 0))
+
+
+def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Path,
+                     release: bool = False) -> CheckReport:
+    """Read, parse and check every document; the trees come back with ids fixed and links resolved."""
+    from pipeline.diagrams import find_diagrams   # the diagram stage owns the fence syntax
+
+    documents = reading_order(read_manuscript(config, diagnostics))
+    _give_section_ids(documents)
+    trees = parse_all([(d.body, d.body_line) for d in documents], cache_dir / "pandoc")
+    registry = load_registry(config.registry_dir)
+    reports = []
+    for doc, tree in zip(documents, trees):
+        doc.tree = tree
+        m = measure(tree)
+        check_schema(doc, config.check.statuses, diagnostics)
+        check_slugs(doc, registry, diagnostics)
+        check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
+        reports.append(DocumentReport(doc, m))
+    check_numbering(documents, diagnostics)
+    for doc in documents:
+        find_diagrams(doc, diagnostics)       # before the ids: a fence's {#id} is an author id too
+    index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics)
+    link_documents(index, diagnostics)
+    for doc in documents:
+        check_images(doc, config.root, diagnostics)
+    report = CheckReport(config, reports, index, diagnostics)
+    if release:
+        release_gate(report)
+    for d in reports:
+        d.problems = diagnostics.for_file(d.document.path)
+    return report
+
+
+def _give_section_ids(documents: list[Document]) -> None:
+    taken: set[str] = set()
+    for doc in documents:
+        ident, number = section_id(doc), 2
+        while ident in taken:
+            ident, number = f"{section_id(doc)}-{number}", number + 1
+        doc.section_id = ident
+        taken.add(ident)
+
+
+# ------------------------------------------------------------------ --fix-counts
 
 _COUNT_LINE = re.compile(r"^(?P<key>word_count|anecdote_count)(?P<sep>\s*:\s*)(?P<value>[^\s#]*)(?P<rest>.*)$",
                          re.DOTALL)
@@ -245,8 +332,7 @@ def fixed_counts_text(report: DocumentReport) -> str:
         line_number = doc.key_lines.get(key)
         if line_number is None:
             continue
-        line = lines[line_number - 1]
-        match = _COUNT_LINE.match(line)
+        match = _COUNT_LINE.match(lines[line_number - 1])
         if match:
             lines[line_number - 1] = f"{match['key']}{match['sep']}{value}{match['rest']}"
     return "".join(lines)

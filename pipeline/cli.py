@@ -1,4 +1,9 @@
-"""`python -m pipeline <command>`: the only place that prints errors and picks exit codes."""
+"""Turns a Chinese book written in Markdown into an EPUB 3, a print-ready PDF and an editors' status report.
+
+Every command reads the book from --manuscript (book.yaml and the documents it names) and
+writes into --out. Problems are listed at the end, sorted by file and line.
+"""
+# This module is the only place that prints problems and picks exit codes.
 from __future__ import annotations
 
 import argparse
@@ -6,7 +11,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from pipeline.errors import PipelineError, display_path
+from pipeline.diagnostics import Diagnostics, display_path
+from pipeline.errors import BuildStopped, PipelineError
 from pipeline.progress import Reporter
 
 EXIT_ERROR = 1
@@ -62,14 +68,35 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     reporter = Reporter(quiet=args.quiet)
     _route_stage_warnings(args.quiet)
+    diagnostics = Diagnostics(draft=getattr(args, "draft", False))
+    fatal, code = None, 0
     try:
-        return COMMANDS[args.command](args, reporter)
+        code = COMMANDS[args.command](args, reporter, diagnostics)
+    except BuildStopped as stopped:
+        code = EXIT_ERROR
+        reporter.say(f"stopped after the {stopped.stage} stage; the last complete outputs were left in place")
     except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        fatal, code = error, EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted; the last complete outputs were left in place.", file=sys.stderr)
         return 130
+    if args.command != "status":
+        print_diagnostics(diagnostics, quiet=args.quiet)
+    if fatal is not None:
+        print(f"error: {fatal}", file=sys.stderr)
+    if diagnostics.errors and code == 0:
+        code = EXIT_ERROR
+    return code
+
+
+def print_diagnostics(diagnostics: Diagnostics, *, quiet: bool = False) -> None:
+    """Every problem of the run, once, sorted by file and line, then the count."""
+    shown = [d for d in diagnostics.sorted() if d.is_error or not quiet]
+    for item in shown:
+        print(item, file=sys.stderr)
+    errors, warnings = len(diagnostics.errors), len(diagnostics.warnings)
+    if errors or (warnings and not quiet):
+        print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
 
 
 def _route_stage_warnings(quiet: bool) -> None:
@@ -84,111 +111,110 @@ def _route_stage_warnings(quiet: bool) -> None:
     logging.addLevelName(logging.WARNING, "warning")
 
 
-def _print_problems(problems, reporter: Reporter) -> None:
-    for problem in problems:
-        print(problem, file=sys.stderr)
-
-
-def cmd_check(args, reporter: Reporter) -> int:
-    from pipeline.check import check_manuscript, fix_counts, release_problems
+def cmd_check(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
+    from pipeline.check import check_manuscript, fix_counts
     from pipeline.config import load_config
 
-    config = load_config(args.manuscript)
-    report = check_manuscript(config)
+    config = load_config(args.manuscript, diagnostics)
+    cache = args.out / "cache"
+    report = check_manuscript(config, diagnostics, cache, release=args.release)
     if args.fix_counts:
-        for path in fix_counts(report):
+        changed = fix_counts(report)
+        for path in changed:
             reporter.say(f"updated word_count/anecdote_count in {display_path(path)}")
-        report = check_manuscript(config)
-    problems = report.all_problems() + (release_problems(report) if args.release else [])
-    _print_problems(problems, reporter)
+        if changed:
+            diagnostics.items.clear()
+            config = load_config(args.manuscript, diagnostics)
+            report = check_manuscript(config, diagnostics, cache, release=args.release)
     for d in report.documents:
         declared = d.declared_length if d.declared_length is not None else "–"
         reporter.say(f"{display_path(d.document.path)}: {d.status}, declared {declared}, "
                      f"measured {d.measurement.length}, {len(d.measurement.anecdotes)} anecdote(s)")
-    errors = [p for p in problems if p.is_error]
-    warnings = [p for p in problems if not p.is_error]
-    reporter.say(f"checked {len(report.documents)} document(s): {len(errors)} error(s), {len(warnings)} warning(s)")
-    if errors:
+    reporter.say(f"checked {len(report.documents)} document(s)")
+    if diagnostics.errors:
         return EXIT_ERROR
-    if warnings and args.strict:
+    if diagnostics.warnings and args.strict:
         print("error: warnings count as errors with --strict.", file=sys.stderr)
         return EXIT_WARNINGS
     return 0
 
 
-def cmd_status(args, reporter: Reporter) -> int:
+def cmd_status(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from rich.console import Console
 
     from pipeline.check import check_manuscript
     from pipeline.config import load_config
     from pipeline.status import build_status, measure_history, print_table, write_status_files
 
-    config = load_config(args.manuscript)
-    report = check_manuscript(config)
+    config = load_config(args.manuscript, diagnostics)
+    report = check_manuscript(config, diagnostics, args.out / "cache")
     summary = build_status(report, dt.date.today())
     if args.history:
-        summary.history = measure_history(config.root, [d.document.path for d in report.documents])
+        summary.history = measure_history(config.root, [d.document.path for d in report.documents],
+                                          args.out / "cache")
     print_table(summary, Console(width=160) if not sys.stdout.isatty() else Console())
     for path in write_status_files(summary, args.out):
         reporter.say(f"wrote {display_path(path)}")
     return 0
 
 
-def _book(args, reporter: Reporter):
+def _book(args, reporter: Reporter, diagnostics: Diagnostics):
     from pipeline.build import build_book_checked
-    return build_book_checked(args.manuscript, args.out, release=args.release, draft=args.draft, reporter=reporter)
+    return build_book_checked(args.manuscript, args.out, diagnostics=diagnostics, release=args.release,
+                              draft=args.draft, reporter=reporter)
 
 
-def cmd_diagrams(args, reporter: Reporter) -> int:
+def cmd_diagrams(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.build import render_manuscript_diagrams
+    from pipeline.check import check_manuscript
     from pipeline.config import load_config
-    rendered = render_manuscript_diagrams(load_config(args.manuscript), args.out, draft=args.draft, reporter=reporter)
+    report = check_manuscript(load_config(args.manuscript, diagnostics), diagnostics, args.out / "cache")
+    rendered = render_manuscript_diagrams(report, args.out, reporter=reporter)
     count = sum(len(diagrams) for diagrams in rendered.values())
     reporter.say(f"{count} diagram(s) ready in {display_path(args.out / 'cache' / 'diagrams')}")
     return 0
 
 
-def cmd_assemble(args, reporter: Reporter) -> int:
+def cmd_assemble(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.build import write_book_html
-    book = _book(args, reporter)
+    book = _book(args, reporter, diagnostics)
     reporter.say(f"wrote {display_path(write_book_html(book, args.out / 'book.html'))}")
     return 0
 
 
 def _write_epub(book, args, reporter: Reporter) -> None:
-    from pipeline.epub import write_epub
-    from pipeline.epub import progress_total
+    from pipeline.epub import progress_total, write_epub
     with reporter.bar("writing the EPUB", progress_total(book)) as advance:
         path = write_epub(book, args.out / "book.epub", cache_dir=args.out / "cache", progress=advance)
     reporter.say(f"wrote {display_path(path)}")
 
 
-def _write_pdf(book, args, reporter: Reporter) -> None:
+def _write_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics) -> None:
     from pipeline.pdf_parallel import write_book_pdf
     with reporter.bar("laying out the PDF", 3) as advance:
         path = write_book_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks,
-                         progress=advance)
+                              progress=advance, diagnostics=diagnostics, cache_dir=args.out / "cache")
     reporter.say(f"wrote {display_path(path)}")
 
 
-def cmd_epub(args, reporter: Reporter) -> int:
-    _write_epub(_book(args, reporter), args, reporter)
+def cmd_epub(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
+    _write_epub(_book(args, reporter, diagnostics), args, reporter)
     return 0
 
 
-def cmd_pdf(args, reporter: Reporter) -> int:
-    _write_pdf(_book(args, reporter), args, reporter)
+def cmd_pdf(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
+    _write_pdf(_book(args, reporter, diagnostics), args, reporter, diagnostics)
     return 0
 
 
-def cmd_all(args, reporter: Reporter) -> int:
-    book = _book(args, reporter)
+def cmd_all(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
+    book = _book(args, reporter, diagnostics)
     _write_epub(book, args, reporter)
-    _write_pdf(book, args, reporter)
+    _write_pdf(book, args, reporter, diagnostics)
     return 0
 
 
-def cmd_validate(args, reporter: Reporter) -> int:
+def cmd_validate(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.validate import validate_main
     return validate_main(args.out / "book.epub", args.out, reporter)
 

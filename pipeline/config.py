@@ -6,16 +6,21 @@ never open book.yaml themselves.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from pipeline.errors import PipelineError
+from pipeline.diagnostics import Diagnostics
+from pipeline.errors import BuildStopped, PipelineError
 
 CONFIG_NAME = "book.yaml"
 GENERATED_APPENDICES = ("takeaways", "references")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,14 @@ class BookConfig:
         return [*self.chapters, *(d for p in self.parts for d in p.documents)]
 
 
-def load_config(root: Path) -> BookConfig:
+def load_config(root: Path, diagnostics: Diagnostics | None = None) -> BookConfig:
+    """Parse book.yaml, reporting every problem in it at once.
+
+    A file that cannot be read as a YAML mapping stops at once (PipelineError). Everything
+    else is collected: value errors as `config-invalid`, unknown keys as `config-unknown-key`.
+    With `diagnostics`, errors end in BuildStopped (they are in the list); without, in one
+    PipelineError that lists them all, and warnings go to the log.
+    """
     root = Path(root)
     path = root / CONFIG_NAME
     if not root.is_dir():
@@ -137,12 +149,42 @@ def load_config(root: Path) -> BookConfig:
                                 hint=f"Add a {CONFIG_NAME} and the chapter files it names.")
         raise PipelineError(f"there is no {CONFIG_NAME} in the manuscript folder.", file=root,
                             hint=f"Create {CONFIG_NAME} with the book's title and the documents it contains.")
-    data = read_yaml_mapping(path, "Start with 'title: ...'.")
-    return _parse(root.resolve(), path, data)
+    text, data = _read_yaml(path, "Start with 'title: ...'.")
+    collector = diagnostics if diagnostics is not None else Diagnostics()
+    first = len(collector.items)
+    context = _Context(root.resolve(), path, yaml.compose(text), collector)
+    config = _parse(context, data)
+    context.report_unknown_keys()
+    _check_registry(context, config)
+
+    found = collector.items[first:]
+    errors = [d for d in found if d.is_error]
+    if diagnostics is not None:
+        if errors:
+            raise BuildStopped(CONFIG_NAME)
+        return config
+    if errors:
+        raise _as_one_error(path, sorted(found, key=lambda d: d.sort_key()))
+    for item in found:
+        log.warning("%s: %s%s", item.location(), item.message, f" ({item.hint})" if item.hint else "")
+    return config
+
+
+def _as_one_error(path: Path, found: list) -> PipelineError:
+    if len(found) == 1:
+        # One problem reads exactly as it did before problems were collected.
+        only = found[0]
+        return PipelineError(only.message, file=only.file, line=only.line, hint=only.hint)
+    lines = "\n".join(f"  {item}" for item in found)
+    return PipelineError(f"{len(found)} problems:\n{lines}", file=path)
 
 
 def read_yaml_mapping(path: Path, shape_hint: str) -> dict:
     """A YAML file that must hold a mapping; every failure names the file and, where known, the line."""
+    return _read_yaml(path, shape_hint)[1]
+
+
+def _read_yaml(path: Path, shape_hint: str) -> tuple[str, dict]:
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -156,89 +198,175 @@ def read_yaml_mapping(path: Path, shape_hint: str) -> dict:
         raise PipelineError(f"the YAML cannot be read: {exc.problem}.", file=path, line=line,
                             hint="Fix the indentation or quoting on that line.") from None
     if data is None:
-        return {}
+        return text, {}
     if not isinstance(data, dict):
         raise PipelineError("the file must be a YAML mapping of 'key: value' lines.", file=path, hint=shape_hint)
-    return data
+    return text, data
+
+
+KeyPath = tuple  # of str (mapping keys) and int (list indexes), e.g. ("contents", "parts", 0, "title")
+
+
+def _dotted(keypath: KeyPath) -> str:
+    text = ""
+    for step in keypath:
+        text += f"[{step}]" if isinstance(step, int) and not isinstance(step, bool) else f".{step}"
+    return text.lstrip(".")
+
+
+def _line_of(node, keypath: KeyPath) -> int | None:
+    """The 1-based line of the key or list item at keypath in the composed YAML.
+
+    When the path is absent (a missing key), the nearest ancestor that is present
+    answers, so a problem still points into the right block.
+    """
+    line = None
+    for step in keypath:
+        if isinstance(node, yaml.MappingNode):
+            # The last duplicate wins, as it does in safe_load.
+            matches = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(step)]
+            if not matches:
+                break
+            key, node = matches[-1]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+            node = node.value[step]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+class _Context:
+    """One load of book.yaml: where problems go, and which keys each mapping was read for."""
+
+    def __init__(self, root: Path, path: Path, tree, diagnostics: Diagnostics):
+        self.root, self.path, self.tree, self.diagnostics = root, path, tree, diagnostics
+        # keypath -> (the mapping, the keys _parse read from it). The keys read are the schema:
+        # a setting becomes known by being read, so there is no second list to keep in step.
+        self.mappings: dict[KeyPath, tuple[dict, dict[str, None]]] = {}
+
+    def invalid(self, keypath: KeyPath, message: str, hint: str, severity: str | None = None) -> None:
+        self.diagnostics.add("config-invalid", message, file=self.path, line=_line_of(self.tree, keypath),
+                             hint=hint, severity=severity)
+
+    def report_unknown_keys(self) -> None:
+        for keypath, (data, known) in self.mappings.items():
+            for key in data:
+                if key in known:
+                    continue
+                close = difflib.get_close_matches(str(key), list(known), n=1)
+                hint = f"Did you mean '{close[0]}'?" if close else f"Known keys here: {', '.join(known)}."
+                self.diagnostics.add("config-unknown-key", f"unknown key '{_dotted((*keypath, key))}'",
+                                     file=self.path, line=_line_of(self.tree, (*keypath, key)), hint=hint)
 
 
 class _Reader:
-    """Typed access to one mapping of book.yaml, naming the key in every error."""
+    """Typed access to one mapping of book.yaml, naming the key in every problem.
 
-    def __init__(self, data: dict, path: Path, prefix: str = ""):
-        self.data, self.path, self.prefix = data or {}, path, prefix
+    A bad value is reported and the default returned, so parsing goes on and finds the
+    next problem; load_config stops once everything has been read. Read every key
+    unconditionally: a key is known only if it is read.
+    """
 
-    def fail(self, key: str, what: str, hint: str) -> PipelineError:
-        return PipelineError(f"'{self.prefix}{key}' {what}", file=self.path, hint=hint)
+    def __init__(self, data: dict, context: _Context, keypath: KeyPath = ()):
+        self.data, self.context, self.keypath = data or {}, context, keypath
+        self.known = context.mappings.setdefault(keypath, (self.data, {}))[1]
+
+    def fail(self, key, what: str, hint: str) -> None:
+        self.context.invalid((*self.keypath, key), f"'{_dotted((*self.keypath, key))}' {what}", hint)
+
+    def raw(self, key: str, default=None):
+        self.known[key] = None
+        return self.data.get(key, default)
 
     def str(self, key: str, default=None, required: bool = False):
-        value = self.data.get(key, default)
+        value = self.raw(key, default)
         if value is None:
             if required:
-                raise self.fail(key, "is missing.", f"Add '{key}: ...' to book.yaml.")
+                self.fail(key, "is missing.", f"Add '{key}: ...' to book.yaml.")
             return None
         if isinstance(value, (dt.date, int, float)):
             value = str(value)
         if not isinstance(value, str):
-            raise self.fail(key, f"must be text, not {type(value).__name__}.", "Write it as a quoted string.")
+            self.fail(key, f"must be text, not {type(value).__name__}.", "Write it as a quoted string.")
+            return default
         return value
 
     def number(self, key: str, default: float) -> float:
-        value = self.data.get(key, default)
+        value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(key, f"must be a number, not {value!r}.", "Write a plain number.")
+            self.fail(key, f"must be a number, not {value!r}.", "Write a plain number.")
+            return float(default)
         return float(value)
 
     def bool(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
+        value = self.raw(key, default)
         if not isinstance(value, bool):
-            raise self.fail(key, f"must be true or false, not {value!r}.", "Write true or false.")
+            self.fail(key, f"must be true or false, not {value!r}.", "Write true or false.")
+            return default
         return value
 
-    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
+    def choice(self, key: str, default: str, options: tuple[str, ...],
+               booleans: tuple[str, str] | None = None) -> str:
+        """One of `options`; `booleans` (false, true) names the options a bare YAML 1.1 off/on stands for."""
+        if booleans and isinstance(self.data.get(key), bool):
+            self.known[key] = None
+            return booleans[self.data[key]]
         value = self.str(key, default)
         if value not in options:
-            raise self.fail(key, f"is {value!r}, which is not one of {', '.join(options)}.",
-                            "Pick one of those values.")
+            self.fail(key, f"is {value!r}, which is not one of {', '.join(options)}.", "Pick one of those values.")
+            return default
+        return value
+
+    def length(self, key: str, default: str) -> str:
+        value = str(self.str(key, default)).strip()
+        try:
+            length_mm(value)
+        except ValueError:
+            self.fail(key, f"is {value!r}, which is not a length.", "Write a length such as 170mm or 10.5pt.")
+            return default
         return value
 
     def list(self, key: str) -> list:
-        value = self.data.get(key) or []
+        value = self.raw(key) or []
         if not isinstance(value, list):
-            raise self.fail(key, "must be a list.", "Write one '- item' per line.")
+            self.fail(key, "must be a list.", "Write one '- item' per line.")
+            return []
         return value
 
     def section(self, key: str) -> "_Reader":
-        value = self.data.get(key) or {}
+        value = self.raw(key) or {}
         if not isinstance(value, dict):
-            raise self.fail(key, "must be a mapping of settings.", "Indent its settings under it.")
-        return _Reader(value, self.path, f"{self.prefix}{key}.")
+            self.fail(key, "must be a mapping of settings.", "Indent its settings under it.")
+            value = {}
+        return _Reader(value, self.context, (*self.keypath, key))
 
 
-def _doc_ref(root: Path, path: Path, entry, where: str) -> DocRef:
-    if isinstance(entry, str):
-        name, ident = entry, None
-    elif isinstance(entry, dict) and isinstance(entry.get("file"), str):
-        name, ident = entry["file"], entry.get("id")
-    else:
-        raise PipelineError(f"{where} has an entry that is neither a file name nor a 'file:' mapping: {entry!r}.",
-                            file=path, hint="Write '- chapter.md' or '- {file: chapter.md, id: slug}'.")
-    doc_path = (root / name).resolve()
-    if not doc_path.is_relative_to(root):
-        raise PipelineError(f"{where} names '{name}', which is outside the manuscript folder.", file=path,
-                            hint="A book reads only files inside its own folder; copy the file in.")
-    if not doc_path.is_file():
-        raise PipelineError(f"{where} names '{name}', which does not exist.", file=path,
-                            line=_line_of(path, name),
-                            hint="Fix the file name or add the file to the manuscript folder.")
-    return DocRef(doc_path, ident)
-
-
-def _line_of(path: Path, needle: str) -> int | None:
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if needle in line:
-            return number
-    return None
+def _doc_refs(context: _Context, entries: list, keypath: KeyPath, where: str) -> tuple[DocRef, ...]:
+    """The documents of one list; a bad entry is reported and left out."""
+    refs = []
+    for index, entry in enumerate(entries):
+        item = (*keypath, index)
+        if isinstance(entry, dict):
+            reader = _Reader(entry, context, item)
+            name, ident = reader.raw("file"), reader.str("id")
+        else:
+            name, ident = entry, None
+        if not isinstance(name, str):
+            context.invalid(item, f"{where} has an entry that is neither a file name nor a 'file:' mapping: {entry!r}.",
+                            "Write '- chapter.md' or '- {file: chapter.md, id: slug}'.")
+            continue
+        doc_path = (context.root / name).resolve()
+        if not doc_path.is_relative_to(context.root):
+            context.invalid(item, f"{where} names '{name}', which is outside the manuscript folder.",
+                            "A book reads only files inside its own folder; copy the file in.")
+        elif not doc_path.is_file():
+            context.invalid(item, f"{where} names '{name}', which does not exist.",
+                            "Fix the file name or add the file to the manuscript folder.")
+        else:
+            refs.append(DocRef(doc_path, ident))
+    return tuple(refs)
 
 
 _MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72}
@@ -253,52 +381,56 @@ def length_mm(value: str) -> float:
     return float(value)
 
 
-def _length(value: str, path: Path, key: str) -> str:
-    value = str(value).strip()
-    try:
-        length_mm(value)
-    except ValueError:
-        raise PipelineError(f"'{key}' is {value!r}, which is not a length.", file=path,
-                            hint="Write a length such as 170mm or 10.5pt.") from None
-    return value
-
-
-def _parse(root: Path, path: Path, data: dict) -> BookConfig:
-    top = _Reader(data, path)
+def _parse(context: _Context, data: dict) -> BookConfig:
+    root = context.root
+    top = _Reader(data, context)
     contents = top.section("contents")
-    chapters = tuple(_doc_ref(root, path, e, "contents.chapters") for e in contents.list("chapters"))
+    chapter_entries = contents.list("chapters")
+    chapters = _doc_refs(context, chapter_entries, ("contents", "chapters"), "contents.chapters")
     parts = []
-    for index, part in enumerate(contents.list("parts")):
+    part_entries = contents.list("parts")
+    for index, part in enumerate(part_entries):
         if not isinstance(part, dict):
-            raise PipelineError(f"contents.parts entry {index + 1} must be a mapping with id, title and documents.",
-                                file=path, hint="See the bundled manuscript/book.yaml.")
-        reader = _Reader(part, path, f"contents.parts[{index}].")
-        docs = tuple(_doc_ref(root, path, e, f"part '{reader.str('title', '')}'") for e in reader.list("documents"))
-        parts.append(PartRef(reader.str("id", required=True), reader.str("title", required=True), docs))
+            context.invalid(("contents", "parts", index),
+                            f"contents.parts entry {index + 1} must be a mapping with id, title and documents.",
+                            "See the bundled manuscript/book.yaml.")
+            continue
+        reader = _Reader(part, context, ("contents", "parts", index))
+        part_id, title = reader.str("id", required=True), reader.str("title", required=True)
+        docs = _doc_refs(context, reader.list("documents"), ("contents", "parts", index, "documents"),
+                         f"part '{title or ''}'")
+        parts.append(PartRef(part_id, title, docs))
     appendices = tuple(contents.list("appendices"))
-    for name in appendices:
+    for index, name in enumerate(appendices):
         if name not in GENERATED_APPENDICES:
-            raise PipelineError(f"contents.appendices names {name!r}, which the pipeline cannot generate.",
-                                file=path, hint=f"Use any of: {', '.join(GENERATED_APPENDICES)}.")
-    if not chapters and not parts:
-        raise PipelineError("book.yaml lists no documents.", file=path,
-                            hint="Add the chapter files under contents.chapters.")
+            context.invalid(("contents", "appendices", index),
+                            f"contents.appendices names {name!r}, which the pipeline cannot generate.",
+                            f"Use any of: {', '.join(GENERATED_APPENDICES)}.")
+    # Judged on what was listed, not on what survived: a missing file is already reported.
+    if not chapter_entries and not part_entries:
+        context.invalid(("contents",), "book.yaml lists no documents.",
+                        "Add the chapter files under contents.chapters.")
 
-    raw_date = data.get("date")
+    raw_date = top.raw("date")
     if isinstance(raw_date, dt.datetime):
         raw_date = raw_date.date()
     if not isinstance(raw_date, dt.date):
         try:
             raw_date = dt.date.fromisoformat(str(raw_date))
         except ValueError:
-            raise PipelineError(f"'date' is {raw_date!r}, which is not a date.", file=path,
-                                hint="Write it as YYYY-MM-DD.") from None
-    authors = data.get("authors") or []
+            context.invalid(("date",), f"'date' is {raw_date!r}, which is not a date.", "Write it as YYYY-MM-DD.")
+            raw_date = None
+    authors = top.raw("authors") or []
     if isinstance(authors, str):
         authors = [authors]
+    if not isinstance(authors, list):
+        context.invalid(("authors",), f"'authors' must be a name or a list of names, not {authors!r}.",
+                        "Write 'authors: [Name]' or one '- Name' per line.")
+        authors = []
 
     check = top.section("check")
     statuses = tuple(check.list("statuses")) or CheckSettings.statuses
+    assemble = top.section("assemble")
     diagrams = top.section("diagrams")
     printing = top.section("print")
     trim, margins = printing.section("trim"), printing.section("margins")
@@ -312,7 +444,7 @@ def _parse(root: Path, path: Path, data: dict) -> BookConfig:
         chapters=chapters, parts=tuple(parts), appendices=appendices,
         check=CheckSettings(check.number("word_count_tolerance", 0.05), tuple(str(s) for s in statuses),
                             check.str("registry", "data")),
-        assemble=AssembleSettings(top.section("assemble").bool("takeaways_box_in_chapter", True)),
+        assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),
             server=diagrams.str("server"), timeout=diagrams.number("timeout", 60),
@@ -320,19 +452,33 @@ def _parse(root: Path, path: Path, data: dict) -> BookConfig:
             min_text_pt=diagrams.number("min_text_pt", 6.5),
             default_caption=diagrams.str("default_caption")),
         print=PrintSettings(
-            trim_width=_length(trim.str("width", "170mm"), path, "print.trim.width"),
-            trim_height=_length(trim.str("height", "240mm"), path, "print.trim.height"),
-            bleed=_length(printing.str("bleed", "3mm"), path, "print.bleed"),
-            margin_top=_length(margins.str("top", "20mm"), path, "print.margins.top"),
-            margin_bottom=_length(margins.str("bottom", "22mm"), path, "print.margins.bottom"),
-            margin_inside=_length(margins.str("inside", "22mm"), path, "print.margins.inside"),
-            margin_outside=_length(margins.str("outside", "18mm"), path, "print.margins.outside"),
+            trim_width=trim.length("width", "170mm"),
+            trim_height=trim.length("height", "240mm"),
+            bleed=printing.length("bleed", "3mm"),
+            margin_top=margins.length("top", "20mm"),
+            margin_bottom=margins.length("bottom", "22mm"),
+            margin_inside=margins.length("inside", "22mm"),
+            margin_outside=margins.length("outside", "18mm"),
             crop_marks=printing.bool("crop_marks", False),
             variant=printing.choice("variant", "rgb", ("rgb", "pdfx")),
-            font_size=_length(printing.str("font_size", "10.5pt"), path, "print.font_size"),
+            font_size=printing.length("font_size", "10.5pt"),
             serif_font=printing.str("serif_font", "Noto Serif CJK SC"),
             sans_font=printing.str("sans_font", "Noto Sans CJK SC"),
-            parallel=printing.choice("parallel", "auto", ("auto", "on", "off"))),
+            # The documented values are on/off, which YAML 1.1 reads, unquoted, as true/false.
+            parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on"))),
         epub=EpubSettings(cover=(root / cover) if cover else None,
                           accessibility_summary=epub.str("accessibility_summary", "") or ""),
     )
+
+
+def _check_registry(context: _Context, config: BookConfig) -> None:
+    # A warning, not an error: the book still builds, but slugs in front matter go unchecked.
+    # Only when book.yaml names the folder: a book without a registry needs no setting.
+    check = context.mappings.get(("check",), ({}, {}))[0]
+    named = "registry" in check
+    if named and config.check.registry and not config.registry_dir.is_dir():
+        context.invalid(("check", "registry"),
+                        f"'check.registry' names '{config.check.registry}', which does not exist in the manuscript "
+                        "folder, so the registry checks are off.",
+                        "Create that folder with the slug lists (events.yaml, organizations.yaml, concepts.yaml) "
+                        "or point check.registry at an existing one.", severity="warning")

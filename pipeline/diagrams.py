@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import json
-import logging
 import os
 import queue
 import re
@@ -32,9 +31,9 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from pipeline.config import DiagramSettings
-from pipeline.errors import PipelineError, display_path
-
-log = logging.getLogger(__name__)
+from pipeline.diagnostics import Diagnostics
+from pipeline.errors import PipelineError
+from pipeline.tree import LINE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NODE_SCRIPT = PROJECT_ROOT / "tools" / "render_mermaid.mjs"
@@ -62,8 +61,6 @@ class DiagramBlock:
     code: str            # the mermaid source
     file: Path
     line: int            # 1-based line of the opening fence in `file`
-    start: int           # 0-based index into text.splitlines() of the opening fence
-    end: int             # exclusive: one past the closing fence
     id: str | None
     caption: str | None
     alt: str | None
@@ -75,43 +72,47 @@ ATTRIBUTE = re.compile(r"""(?P<key>[\w:-]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^'
                        r"""|(?P<hash>#[^\s}]+)|(?P<cls>\.[^\s}]+)""")
 
 
-def find_diagrams(text: str, file: Path, first_line: int = 1) -> list[DiagramBlock]:
-    """Every mermaid fence in `text`; fences of other languages are skipped whole, so a
-    mermaid example quoted inside a ```markdown block is not rendered."""
-    lines = text.splitlines()
-    blocks, index = [], 0
-    while index < len(lines):
-        opening = OPENING_FENCE.match(lines[index])
+def find_diagrams(document, diagnostics: Diagnostics) -> list[tuple[etree._Element, DiagramBlock]]:
+    """Every mermaid code block of a document's tree, with its fence attributes.
+
+    pandoc gives each code block the line of its opening fence, also in a list or a quote
+    (pipeline/pandoc/sourcepos.lua); the attributes are read from that line, so every form
+    below works whatever pandoc makes of it:
+    `mermaid`, `mermaid {#id caption="…" alt="…" layout=landscape}`, `{.mermaid #id caption="…"}`
+    and `mermaid "标题"` (the title becomes the caption). A mermaid example quoted inside a
+    ```markdown block is that block's text, not a code block, so it is not drawn."""
+    found = []
+    for pre in document.tree.iter("pre"):
+        line, opening = _opening_fence(document, int(pre.get(LINE) or 0))
         if not opening or (opening["fence"][0] == "`" and "`" in opening["info"]):
-            index += 1
             continue
-        end, closed = _closing_fence(lines, index + 1, opening["fence"])
         attributes = _fence_attributes(opening["info"])
-        if attributes is not None:
-            inside = lines[index + 1:end - 1] if closed else lines[index + 1:end]
-            code = "\n".join(_strip_indent(line, len(opening["indent"])) for line in inside)
-            blocks.append(_block(attributes, code, file, first_line + index, index, end))
-        index = end
-    return blocks
+        if attributes is None:
+            continue
+        code = "".join(pre.itertext()).rstrip("\n")
+        layout = attributes.get("layout")
+        if layout is not None and layout not in LAYOUTS:
+            diagnostics.add("diagram-attribute", f"the diagram's layout is {layout!r}, which is not one of "
+                            f"{', '.join(LAYOUTS)}.", document.path, line,
+                            "Write layout=auto, layout=scale or layout=landscape.")
+            layout = None
+        if attributes.get("id") and not pre.get("id"):
+            pre.set("id", attributes["id"])   # a fence form pandoc reads no attributes from
+        block = DiagramBlock(code=code, file=document.path, line=line, id=pre.get("id"),
+                             caption=attributes.get("caption"), alt=attributes.get("alt"), layout=layout)
+        found.append((pre, block))
+    return found
 
 
-def _closing_fence(lines: list[str], start: int, fence: str) -> tuple[int, bool]:
-    """Index one past the closing fence, and whether there is one; an unclosed fence runs to
-    the end of the text, as in CommonMark."""
-    for index in range(start, len(lines)):
-        if _is_closing(lines[index], fence):
-            return index + 1, True
-    return len(lines), False
+# What may stand before a fence on its line: block-quote marks, list markers, indentation.
+_CONTAINER_MARKS = re.compile(r"^(?:\s*(?:>|[-*+](?=\s)|\d{1,9}[.)](?=\s)))*\s*")
 
 
-def _is_closing(line: str, fence: str) -> bool:
-    stripped = line.strip()
-    return len(line) - len(line.lstrip(" ")) <= 3 and len(stripped) >= len(fence) \
-        and set(stripped) == {fence[0]}
-
-
-def _strip_indent(line: str, indent: int) -> str:
-    return line[min(indent, len(line) - len(line.lstrip(" "))):]
+def _opening_fence(document, line: int) -> tuple[int, re.Match | None]:
+    """The fence a code block opens with, on the line pandoc gives it (none for indented code)."""
+    if not line:
+        return line, None
+    return line, OPENING_FENCE.match(_CONTAINER_MARKS.sub("", document.source_line(line), count=1))
 
 
 def _fence_attributes(info: str) -> dict[str, str] | None:
@@ -153,16 +154,6 @@ def _parse_braces(info: str) -> dict[str, str]:
     return attributes
 
 
-def _block(attributes: dict[str, str], code: str, file: Path, line: int, start: int, end: int) -> DiagramBlock:
-    layout = attributes.get("layout")
-    if layout is not None and layout not in LAYOUTS:
-        raise PipelineError(f"the diagram's layout is {layout!r}, which is not one of {', '.join(LAYOUTS)}.",
-                            file=file, line=line, hint="Write layout=auto, layout=scale or layout=landscape.")
-    return DiagramBlock(code=code, file=Path(file), line=line, start=start, end=end,
-                        id=attributes.get("id"), caption=attributes.get("caption"),
-                        alt=attributes.get("alt"), layout=layout)
-
-
 # ----------------------------------------------------------------------------- rendering
 
 @dataclass(frozen=True)
@@ -192,13 +183,13 @@ class _Failure:
     timeout: bool = False
 
 
-def render_diagrams(blocks: list[DiagramBlock], settings: DiagramSettings, cache_dir: Path, *, draft: bool = False,
-                    text_width_mm: float = 130.0, text_height_mm: float = 198.0,
+def render_diagrams(blocks: list[DiagramBlock], settings: DiagramSettings, cache_dir: Path, *,
+                    diagnostics: Diagnostics, text_width_mm: float = 130.0, text_height_mm: float = 198.0,
                     progress: Callable[[int, int], None] | None = None) -> list[RenderedDiagram]:
     """Render every block (cached ones are only looked up) and advise a print placement for each.
 
-    Raises PipelineError for the first failing diagram unless `draft`, where failures become
-    placeholder boxes showing the error."""
+    Every diagram that fails is a `diagram-render` diagnostic and comes back as a placeholder
+    box showing the error, so one run reports them all; the build decides whether to go on."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     config_text = _config_text()
@@ -225,41 +216,48 @@ def render_diagrams(blocks: list[DiagramBlock], settings: DiagramSettings, cache
         _render_remote(missing, settings, cache_dir, config_text, on_result)
     elif missing:
         _render_local(missing, settings, cache_dir, json.loads(config_text), on_result)
-    return [_finish(block, key, results.get(key), settings, cache_dir, draft, text_width_mm, text_height_mm)
+    return [_finish(block, key, results.get(key), settings, cache_dir, diagnostics, text_width_mm, text_height_mm)
             for block, key in zip(blocks, keys)]
 
 
 def _finish(block: DiagramBlock, key: str, outcome: _Artifact | _Failure | None, settings: DiagramSettings,
-            cache_dir: Path, draft: bool, text_width_mm: float, text_height_mm: float) -> RenderedDiagram:
+            cache_dir: Path, diagnostics: Diagnostics, text_width_mm: float, text_height_mm: float) -> RenderedDiagram:
     if outcome is None:
-        outcome = _Failure("not rendered: an earlier diagram timed out and stopped the renderer.", timeout=True)
+        outcome = _Failure("it was not rendered: an earlier diagram timed out and stopped the renderer.")
     if isinstance(outcome, _Failure):
-        if not draft:
-            raise _diagram_error(block, outcome, settings)
+        _report_failure(block, outcome, settings, diagnostics)
         return _placeholder(block, key, outcome.message, cache_dir)
+    if outcome.media_type == "image/png":
+        diagnostics.add("diagram-png-fallback", "the diagram needs HTML labels (<foreignObject>), which print and "
+                        "EPUB readers do not draw; it is embedded as a 2x PNG instead.", block.file, block.line,
+                        "Shorter labels without line breaks let mermaid draw plain SVG text.")
     layout = block.layout or settings.layout
     placement = advise_placement(outcome.width_px, outcome.min_font_px, layout, text_width_mm, settings.min_text_pt)
     if placement == "landscape" and layout == "auto":
         rotated_pt = smallest_text_pt(outcome.width_px, outcome.min_font_px, text_height_mm)
         if rotated_pt < settings.min_text_pt:
-            log.warning("%s:%d: the diagram is too wide even on a landscape page (smallest text %.1f pt); "
-                        "consider splitting it.", display_path(block.file), block.line, rotated_pt)
+            diagnostics.add("diagram-too-wide", f"the diagram is too wide even on a landscape page (its smallest "
+                            f"text would be {rotated_pt:.1f} pt).", block.file, block.line,
+                            "Split it, or shorten its labels.")
     return RenderedDiagram(block, outcome.path, outcome.media_type, outcome.width_px, outcome.height_px,
                            placement, None)
 
 
-def _diagram_error(block: DiagramBlock, failure: _Failure, settings: DiagramSettings) -> PipelineError:
+def _report_failure(block: DiagramBlock, failure: _Failure, settings: DiagramSettings,
+                    diagnostics: Diagnostics) -> None:
     if failure.timeout:
-        return PipelineError(f"rendering the mermaid diagram did not finish within {settings.timeout:g} s "
-                             f"({failure.message.strip()}).", file=block.file, line=block.line,
-                             hint="Simplify the diagram, or raise diagrams.timeout in book.yaml.")
-    message = failure.message.strip()
+        diagnostics.add("diagram-render", f"rendering the mermaid diagram did not finish within "
+                        f"{settings.timeout:g} s ({failure.message.strip()}).", block.file, block.line,
+                        "Simplify the diagram, or raise diagrams.timeout in book.yaml.")
+        return
+    message = " ".join(failure.message.split())
     where = re.search(r"on line (\d+)", message)
+    line = block.line
     if where:   # mermaid counts from the diagram's first line, the author from the file's
-        message += f"\n(mermaid's line {where[1]} is line {block.line + int(where[1])} of the file)"
-    return PipelineError(f"the mermaid diagram cannot be rendered: {message}", file=block.file, line=block.line,
-                         hint="Fix the diagram source inside this fence, "
-                              "or build with --draft to see the rest of the book.")
+        line = block.line + int(where[1])
+        message += f" (mermaid's line {where[1]} is line {line} of the file)"
+    diagnostics.add("diagram-render", f"the mermaid diagram cannot be rendered: {message}", block.file, line,
+                    "Fix the diagram source inside this fence, or build with --draft to see the rest of the book.")
 
 
 # ----------------------------------------------------------------------------- placement
@@ -388,8 +386,6 @@ def _artifact_from_record(record: dict, key: str, cache_dir: Path) -> _Artifact 
         return _Failure(record["error"], timeout=bool(record.get("timeout")))
     svg = make_print_safe(record["svg"], svg_id_for(key), record["width"], record["height"])
     png = base64.b64decode(record["png"]) if record.get("png") else None
-    if png is not None:
-        log.warning("diagram %s still needs <foreignObject> in SVG; using a 2x PNG instead.", svg_id_for(key))
     return _store(cache_dir, key, svg, record["width"], record["height"],
                   record.get("minFontPx") or DEFAULT_FONT_PX, png)
 
@@ -672,7 +668,6 @@ def _remote_artifact(svg: str, img_response, key: str, cache_dir: Path) -> _Arti
     png = None
     if "foreignObject" in safe and img_response is not None and img_response.ok:
         png = img_response.content
-        log.warning("diagram %s from the server uses <foreignObject>; using its PNG instead.", svg_id_for(key))
     return _store(cache_dir, key, safe, width, height, min_font_px_of(safe), png)
 
 
@@ -705,8 +700,6 @@ def _placeholder(block: DiagramBlock, key: str, message: str, cache_dir: Path) -
     svg, width, height = placeholder_svg(message, location)
     path = cache_dir / f"{key}.error.svg"
     path.write_text(svg, encoding="utf-8")
-    log.warning("%s:%d: diagram failed, drawing a placeholder (draft): %s", display_path(block.file), block.line,
-                message.strip().splitlines()[0] if message.strip() else "")
     return RenderedDiagram(block, path, "image/svg+xml", width, height, "inline", message)
 
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from lxml import etree
 
 from pipeline.config import BookConfig, DocRef
+from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 
 FENCE = "---"
@@ -34,7 +36,30 @@ class Document:
     text: str                    # the whole file, for in-place edits
     id: str | None = None        # from book.yaml
     part_id: str | None = None
-    warnings: list = field(default_factory=list)
+    tree: etree._Element | None = None   # the body, once parsed (pipeline.parse)
+    section_id: str = ""         # the document's id in the book: ch06, zhipu, doc-<stem>
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    def line_containing(self, needle: str) -> int | None:
+        """The first body line holding `needle`: where raw HTML, which pandoc gives no position, is."""
+        for number, line in enumerate(self.text.splitlines()[self.body_line - 1:], self.body_line):
+            if needle in line:
+                return number
+        return None
+
+    def source_line(self, line: int) -> str:
+        """Line `line` (1-based) of the file, for messages and fence attributes."""
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+# PipelineErrors of reading a file -> their diagnostic codes
+_READ_CODES = {"not UTF-8": "file-not-utf8", "no front matter": "front-matter-missing",
+               "never closed": "front-matter-unclosed", "not valid YAML": "front-matter-yaml",
+               "must be a mapping": "front-matter-shape"}
 
 
 def decode(raw: bytes, path: Path) -> str:
@@ -89,10 +114,17 @@ def read_document(ref: DocRef, kind: str, part_id: str | None = None) -> Documen
     return Document(path, kind, meta, key_lines, body, body_line, text, ref.id, part_id)
 
 
-def read_manuscript(config: BookConfig) -> list[Document]:
-    documents = [read_document(ref, "chapter") for ref in config.chapters]
-    for part in config.parts:
-        documents += [read_document(ref, "article", part.id) for ref in part.documents]
+def read_manuscript(config: BookConfig, diagnostics: Diagnostics) -> list[Document]:
+    """Every document book.yaml names; one that cannot be read is a diagnostic, and the rest go on."""
+    refs = [(ref, "chapter", None) for ref in config.chapters]
+    refs += [(ref, "article", part.id) for part in config.parts for ref in part.documents]
+    documents = []
+    for ref, kind, part_id in refs:
+        try:
+            documents.append(read_document(ref, kind, part_id))
+        except PipelineError as error:
+            code = next((c for phrase, c in _READ_CODES.items() if phrase in error.what), "front-matter-shape")
+            diagnostics.add(code, error.what, error.file, error.line, error.hint)
     return documents
 
 

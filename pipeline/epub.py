@@ -26,7 +26,8 @@ from pipeline.cover import cover_alt, cover_image
 from pipeline.errors import PipelineError
 from pipeline.fonts import SANS_BOLD, SERIF_BOLD, SERIF_REGULAR, FontFace, subset_font
 from pipeline.fsutil import atomic_output
-from pipeline.text import parse_fragment
+from pipeline.tree import is_element, writer_copy
+from pipeline.xref import PAGE_CLASS
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -80,10 +81,8 @@ def part_file(part_id: str) -> str:
 FRONT_FILES = {"cover": "text/cover.xhtml", "titlepage": "text/titlepage.xhtml"}
 
 
-def _fragment_ids(fragment: str) -> list[str]:
-    if not fragment.strip():
-        return []
-    return parse_fragment(fragment).xpath("//@id")
+def _tree_ids(body) -> set[str]:
+    return {n.get("id") for n in body.iter() if is_element(n) and n.get("id")}
 
 
 def plan_layout(book: Book) -> Layout:
@@ -98,7 +97,7 @@ def plan_layout(book: Book) -> Layout:
     layout = Layout(files, owners=dict(files))
     for section in book.sections():
         name = files[section.id]
-        ids = set(_fragment_ids(section.html)) | {section.id}
+        ids = _tree_ids(section.body) | {section.id}
         layout.local[name] = ids
         for ident in sorted(ids):
             layout.owners.setdefault(ident, name)
@@ -139,12 +138,10 @@ def _text_alternative(img) -> str | None:
 
 
 def convert_body(section: Section, book: Book, layout: Layout) -> BodyResult:
-    """pandoc's HTML5 fragment -> XHTML: links to pages, images to the package, tables with scopes."""
+    """The section's tree -> XHTML: links to pages, images to the package, tables with scopes."""
     here = layout.files[section.id]
     result = BodyResult("")
-    if not section.html.strip():
-        return result
-    root = parse_fragment(section.html)
+    root = writer_copy(section.body)
     section_ids = {s.id for s in book.sections()} | {p.id for p in book.parts}
     for link in root.iter("a"):
         href = link.get("href", "")
@@ -155,6 +152,8 @@ def convert_body(section: Section, book: Book, layout: Layout) -> BodyResult:
                                     file=section.source or section.id,
                                     hint="Fix the link target or the heading id it refers to.")
             link.set("href", resolved)
+            if PAGE_CLASS in (link.get("class") or "").split() and not len(link) and not (link.text or "").strip():
+                link.text = book.titles.get(href[1:], "")    # a reflowable book has no page numbers
     for img in root.iter("img"):
         src = img.get("src", "")
         asset = book.asset_for(src)

@@ -1,23 +1,15 @@
-"""The one error type the pipeline raises, and the problems the checks collect.
+"""The error type that stops a run.
 
-A PipelineError always names what went wrong and, where it applies, the file,
-the line and what to do next. The CLI prints it once, as one paragraph, and
-exits non-zero; nothing below the CLI prints errors itself.
+A PipelineError names what went wrong and, where it applies, the file, the line and
+what to do next. Problems a run can go on past are Diagnostics (pipeline.diagnostics);
+BuildStopped says the collected ones hold errors and the run ends here. The CLI prints
+both, once; nothing below the CLI prints errors itself.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-
-def display_path(path: Path | str) -> str:
-    """A path as the user would type it: relative to the working folder when inside it."""
-    path = Path(path)
-    try:
-        return os.path.relpath(path) if path.is_absolute() and Path.cwd() in path.parents else str(path)
-    except ValueError:
-        return str(path)
+from pipeline.diagnostics import display_path
 
 
 class PipelineError(Exception):
@@ -43,25 +35,9 @@ class PipelineError(Exception):
         return text
 
 
-@dataclass(frozen=True)
-class Problem:
-    """A finding of the checks: an error stops a build, a warning does not (unless --strict)."""
-    severity: str  # "error" | "warning"
-    file: Path
-    message: str
-    line: int | None = None
-    hint: str | None = None
+class BuildStopped(Exception):
+    """The run's diagnostics hold errors that stop it at this stage (they are already collected)."""
 
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
-    def __str__(self) -> str:
-        shown = display_path(self.file)
-        where = f"{shown}:{self.line}" if self.line else shown
-        text = f"{where}: {self.severity}: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
-
-    def as_dict(self) -> dict:
-        return {"severity": self.severity, "file": str(self.file), "line": self.line,
-                "message": self.message, "hint": self.hint}
+    def __init__(self, stage: str):
+        super().__init__(stage)
+        self.stage = stage

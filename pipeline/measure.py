@@ -1,4 +1,4 @@
-"""Length and structure of a document body, measured the way Chinese editors count.
+"""Length and structure of a document, measured on its tree the way Chinese editors count.
 
 The length rule follows Microsoft Word's 字数 (the figure Chinese publishers quote):
 - every CJK character (Han, kana, Hangul syllables) counts as one;
@@ -6,16 +6,18 @@ The length rule follows Microsoft Word's 字数 (the figure Chinese publishers q
   the rest of the CJK Symbols and Punctuation and Full-width Forms blocks);
 - every run of other non-space characters that holds a Latin letter or a digit counts as one
   word, so "GPT-4o", "75.8%" and "1M" are one each; runs of ASCII punctuation alone count nothing.
-Left out: the front matter, Markdown markup (heading marks, list markers, emphasis, table
-rules), link targets and bare URLs, HTML tags, and code blocks (fenced or indented,
-including mermaid diagrams). Inline code is text the reader sees and is counted.
+Left out: the front matter, Markdown markup (it is gone from the tree), link targets and bare
+URLs, HTML tags, note reference numbers, and code blocks (fenced or indented, mermaid
+diagrams included). Inline code and image descriptions are text the reader sees and count.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from markdown_it import MarkdownIt
+from lxml import etree
+
+from pipeline.tree import HEADING_TAGS, is_element, line_of, text_of
 
 _CJK = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"      # Han, extension A, compatibility
@@ -39,9 +41,6 @@ REFERENCES_TITLE = "参考文献"
 ANECDOTE_MARK = "💡"
 ANECDOTE_WORD = "轶事"
 
-_parser = MarkdownIt("commonmark", {"html": True}).enable("table")
-
-
 def count_text(text: str) -> int:
     """字数 of plain text: CJK characters and full-width punctuation one each, other words one each."""
     text = _URL.sub(" ", text)
@@ -54,7 +53,7 @@ def count_text(text: str) -> int:
 class Block:
     """A heading or a bold lead-in paragraph that opens a part of the document."""
     text: str
-    line: int          # 1-based, relative to the body
+    line: int          # 1-based line in the document's file (0: unknown)
     level: int         # heading level; 0 for a bold paragraph such as **本章要点**
 
 
@@ -67,63 +66,59 @@ class Measurement:
     headings: list[Block] = field(default_factory=list)
 
 
-def _inline_text(token) -> str:
-    """Visible text of an inline token: link targets and HTML tags are markup, not text."""
-    parts = []
-    for child in token.children or []:
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append("\n")
-        elif child.type == "image":
-            parts.append(child.content)
+# Not text of the book: code blocks, and the numbers and back-links of notes.
+_UNCOUNTED_TAGS = frozenset({"pre"})
+_UNCOUNTED_CLASSES = frozenset({"footnote-ref", "footnote-back"})
+
+
+def countable_text(root: etree._Element) -> str:
+    """The text the length rule counts, with words kept apart where elements meet."""
+    parts: list[str] = []
+
+    def visit(node):
+        if node.tag in _UNCOUNTED_TAGS or _UNCOUNTED_CLASSES & set((node.get("class") or "").split()):
+            return
+        if node.tag == "img" and node.get("alt"):
+            parts.append(f" {node.get('alt')} ")
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            if is_element(child):
+                visit(child)
+            if child.tail:
+                parts.append(child.tail)
+    visit(root)
     return "".join(parts)
 
 
-def _meaningful_children(token) -> list:
-    # markdown-it emits an empty text token before a leading **; it is not content.
-    return [c for c in token.children or [] if not (c.type == "text" and not c.content)]
+def opening_text(node: etree._Element) -> tuple[str, int] | None:
+    """(title, level) when a top-level element opens a part of the document: a heading, or a
+    paragraph that starts with bold (**本章要点**, level 0); None otherwise."""
+    if node.tag in HEADING_TAGS:
+        return text_of(node), int(node.tag[1])
+    if node.tag == "p" and len(node) and node[0].tag in ("strong", "b") and not (node.text or "").strip():
+        return text_of(node[0]), 0
+    return None
 
 
-def _is_bold_lead(token) -> bool:
-    children = _meaningful_children(token)
-    return bool(children) and children[0].type == "strong_open"
+def is_anecdote(title: str) -> bool:
+    return ANECDOTE_MARK in title and ANECDOTE_WORD in title
 
 
-def _bold_lead_text(token) -> str:
-    text = []
-    for child in _meaningful_children(token)[1:]:
-        if child.type == "strong_close":
-            break
-        if child.type == "text":
-            text.append(child.content)
-    return "".join(text).strip()
-
-
-def measure(body: str) -> Measurement:
-    """Count a Markdown body and find its anecdotes, takeaways and references."""
-    tokens = _parser.parse(body)
-    result = Measurement()
-    texts = []
-    for index, token in enumerate(tokens):
-        if token.type != "inline":
+def measure(root: etree._Element) -> Measurement:
+    """Count a document's tree and find its anecdotes, takeaways and references."""
+    result = Measurement(length=count_text(countable_text(root)))
+    for node in root:
+        opened = opening_text(node) if is_element(node) else None
+        if opened is None:
             continue
-        text = _inline_text(token)
-        texts.append(text)
-        opener = tokens[index - 1]
-        line = (token.map[0] + 1) if token.map else 0
-        if opener.type == "heading_open":
-            block = Block(text.strip(), line, int(opener.tag[1]))
+        block = Block(opened[0], line_of(node) or 0, opened[1])
+        if block.level:
             result.headings.append(block)
-        elif opener.type == "paragraph_open" and _is_bold_lead(token):
-            block = Block(_bold_lead_text(token), line, 0)
-        else:
-            continue
-        if ANECDOTE_MARK in block.text and ANECDOTE_WORD in block.text:
+        if is_anecdote(block.text):
             result.anecdotes.append(block)
         elif block.text.startswith(TAKEAWAYS_TITLE) and result.takeaways is None:
             result.takeaways = block
         elif block.text.startswith(REFERENCES_TITLE) and result.references is None:
             result.references = block
-    result.length = sum(count_text(t) for t in texts)
     return result

@@ -7,10 +7,14 @@ the PDF/X-4 variant. The Book itself is never modified.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -21,10 +25,12 @@ from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from pipeline.book import Book, Section
+from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output
-from pipeline.text import fragment_html, parse_fragment
+from pipeline.tree import line_of, to_html, visible_strings, writer_copy
 from pipeline.typeset import typeset_inline, typeset_tree
+from pipeline.xref import PAGE_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT / "templates" / "pdf"
@@ -67,8 +73,8 @@ class Options:
 # ---------------------------------------------------------------- public API
 
 def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
-              crop_marks: bool | None = None, progress=None) -> Path:
-    """Write the print PDF atomically; return its path.
+              crop_marks: bool | None = None, progress=None, diagnostics: Diagnostics | None = None) -> Path:
+    """Write the print PDF atomically in one layout pass; return its path.
 
     progress, if given, is called as progress(done, total) after each of the
     STAGES steps (fonts and HTML, layout, PDF).
@@ -77,34 +83,127 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     options = resolve_options(book, variant, crop_marks)
     advance = progress or (lambda done, total: None)
     check_fonts(book, options)
-    html = render_html(book, variant=options.variant, crop_marks=options.crop_marks)
+    report_missing_glyphs(book, diagnostics)
+    html = print_document(book, options).whole()
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
     fetcher = SafeFetcher(allowed_roots(book, out_path),
                           extra_files=(*_profile_files(options), *(a.path for a in book.assets)))
-    try:
-        document = HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
-    except RefusedURL as exc:
-        raise PipelineError(str(exc), hint="The PDF reads only files inside the project; "
-                            "download the file into the manuscript folder.") from None
+    with layout_warnings() as warnings:
+        try:
+            document = HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
+        except RefusedURL as exc:
+            raise PipelineError(str(exc), hint="The PDF reads only files inside the project; "
+                                "download the file into the manuscript folder.") from None
+    report_layout_warnings(warnings, diagnostics, book)
     advance(2, STAGES)
-    pdf_options = {"pdf_variant": "pdf/x-4"} if options.pdfx else {}
-    if book.modified:
-        # Reproducible builds: the same book gives the same PDF identifier.
-        pdf_options["pdf_identifier"] = f"{book.config.identifier}-{book.modified.isoformat()}".encode()
     with atomic_output(out_path) as temp:
-        document.write_pdf(temp, **pdf_options)
+        document.write_pdf(temp, **pdf_options(book, options))
     advance(STAGES, STAGES)
     return out_path
 
 
-def render_html(book: Book, *, variant: str | None = None, crop_marks: bool | None = None,
-                typeset: bool = True) -> str:
-    """The complete print HTML (also the single-pass baseline for benchmarks).
+def pdf_options(book: Book, options: Options) -> dict:
+    result = {"pdf_variant": "pdf/x-4"} if options.pdfx else {}
+    if book.modified:
+        # Reproducible builds: the same book gives the same PDF identifier.
+        result["pdf_identifier"] = f"{book.config.identifier}-{book.modified.isoformat()}".encode()
+    return result
+
+
+@contextlib.contextmanager
+def layout_warnings():
+    """WeasyPrint's own warnings during a layout (CSS it ignores, images it cannot read), as text."""
+    caught: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            caught.append(record.getMessage())
+    handler, logger = Collect(logging.WARNING), logging.getLogger("weasyprint")
+    previous = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = previous
+
+
+def report_layout_warnings(messages: list[str], diagnostics: Diagnostics | None, book: Book) -> None:
+    if diagnostics is None:
+        return
+    for message in dict.fromkeys(messages):
+        source, line = _style_source(book, message)
+        diagnostics.add("pdf-layout", f"WeasyPrint: {message}", source, line,
+                        hint="The PDF is written without it; check the CSS or HTML it names.")
+
+
+def _style_source(book: Book, message: str):
+    """Where a declaration WeasyPrint ignored was written, when it is an author's style attribute."""
+    quoted = re.search(r"`([^`]+)`", message)
+    if quoted:
+        for section in book.sections():
+            for node in section.body.iter():
+                if isinstance(node.tag, str) and quoted[1] in (node.get("style") or ""):
+                    return section.source, line_of(node) or _line_in_file(section.source, quoted[1])
+    return None, None
+
+
+def _line_in_file(path: Path | None, needle: str) -> int | None:
+    """Raw HTML blocks carry no source position; the text itself says where they are."""
+    if path is None:
+        return None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return number
+    return None
+
+
+@dataclass
+class PrintItem:
+    """One piece of the body that starts on a new page: a chapter, a part title, an appendix."""
+    id: str
+    classes: str
+    html: str
+    recto: bool               # starts on a right-hand page, so the parallel writer may cut before it
+    page_refs: frozenset[str] = frozenset()   # ids its page references point at
+
+
+@dataclass
+class PrintHtml:
+    head: str
+    front: str
+    items: list[PrintItem]
+    tail: str
+
+    def whole(self) -> str:
+        return self.head + self.front + "".join(item.html for item in self.items) + self.tail
+
+
+def print_document(book: Book, options: Options | None = None, *, typeset: bool = True,
+                   pages: dict[str, int] | None = None) -> PrintHtml:
+    """The print HTML in its pieces. With `pages` (id -> folio), the TOC and the page references
+    print those numbers instead of asking the layout (the parallel writer's way).
 
     typeset=False leaves out the clreq transform, to measure what it buys.
     """
-    options = resolve_options(book, variant, crop_marks)
+    options = options or resolve_options(book, None, None)
+    macros = _macros()
+    items = []
+    for item in body_items(book, options, typeset, pages):
+        if "part" in item:
+            items.append(PrintItem(f"part-{item['part'].id}", "part-title",
+                                   "\n" + str(macros.part(item["part"])) + "\n", recto=True))
+        else:
+            section = item["section"]
+            items.append(PrintItem(section.id, item["classes"], "\n" + str(macros.section(item)) + "\n",
+                                   recto=section.kind != "article", page_refs=item["page_refs"]))
+    return PrintHtml(head_html(book, options, literal_pages=pages is not None),
+                     front_html(book, options, pages), items, "\n" + str(macros.tail()))
+
+
+def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> str:
     env = _environment()
     printing = book.config.print
     text_width, text_height = printing.text_block_mm()
@@ -113,12 +212,47 @@ def render_html(book: Book, *, variant: str | None = None, crop_marks: bool | No
         running_title=css_string(book.config.title), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "")
-    body = list(body_items(book, options, typeset))
-    return env.get_template("book.html.j2").render(
-        config=book.config, lang=book.config.language or "zh-CN", release=book.release,
-        pdfx=options.pdfx, toc=toc_entries(book, options), body=body,
-        created=book.modified.strftime("%Y-%m-%dT%H:%M:%SZ") if book.modified else None,
-        geometry_css=Markup(geometry), print_css=Markup(PRINT_CSS.read_text(encoding="utf-8")))
+    return str(_macros().head(book.config, book.config.language or "zh-CN",
+                              book.modified.strftime("%Y-%m-%dT%H:%M:%SZ") if book.modified else None,
+                              options.pdfx, Markup(geometry), Markup(PRINT_CSS.read_text(encoding="utf-8")),
+                              Markup(LITERAL_PAGES_CSS) if literal_pages else ""))
+
+
+def front_html(book: Book, options: Options, pages: dict[str, int] | None = None) -> str:
+    """Title page, copyright page and TOC; with `pages`, the TOC prints those folios."""
+    return str(_macros().front(book.config, book.release, toc_entries(book, options),
+                               _PagesOrQuestion(pages) if pages is not None else None))
+
+
+def _macros():
+    return _environment().get_template("book.html.j2").module
+
+
+def sentinel_html(item: PrintItem) -> str:
+    """An empty section shaped like `item` (same page name, same break before it)."""
+    return f'<section class="{escape(item.classes)}"></section>\n'
+
+
+def render_html(book: Book, *, variant: str | None = None, crop_marks: bool | None = None,
+                typeset: bool = True) -> str:
+    """The complete print HTML (also the single-pass baseline for benchmarks)."""
+    return print_document(book, resolve_options(book, variant, crop_marks), typeset=typeset).whole()
+
+
+# The TOC and page references get literal numbers: same text, so the same layout as target-counter().
+LITERAL_PAGES_CSS = ('.toc a::after { content: leader("·") attr(data-page); }\n'
+                   'a.page[data-page]::after { content: "第 " attr(data-page) " 页"; }\n'
+                   'a.page.page-with-text[data-page]::after { content: "（第 " attr(data-page) " 页）"; }\n')
+
+
+class _PagesOrQuestion(dict):
+    """A folio for every id; '?' for one not laid out yet (the first round of a parallel build)."""
+
+    def __init__(self, pages):
+        super().__init__(pages)
+
+    def __missing__(self, key):
+        return "?"
 
 
 # ---------------------------------------------------------------- options, fonts, profiles
@@ -138,7 +272,8 @@ def check_fonts(book: Book, options: Options) -> None:
     Japanese variant) or draws tofu.
     """
     needed = [book.config.print.serif_font, book.config.print.sans_font]
-    if not options.pdfx and any(EMOJI.search(s.html + s.title) for s in book.sections()):
+    if not options.pdfx and any(EMOJI.search(s.title) or any(EMOJI.search(t) for t in visible_strings(s.body))
+                                for s in book.sections()):
         needed.append(EMOJI_FONT)
     missing = [name for name in needed if not font_installed(name)]
     if missing:
@@ -153,6 +288,53 @@ def font_installed(family: str) -> bool:
         return False
     result = subprocess.run(["fc-list", family, "family"], capture_output=True, text=True, check=False)
     return any(family in line.split(",") for line in result.stdout.splitlines())
+
+
+@functools.lru_cache(maxsize=None)
+def _family_cmap(family: str) -> frozenset[int]:
+    """The code points of the font fontconfig picks for a family (empty if it cannot say)."""
+    from fontTools.ttLib import TTFont
+    if shutil.which("fc-match") is None:
+        return frozenset()
+    found = subprocess.run(["fc-match", "-f", "%{file}:%{index}", family], capture_output=True, text=True,
+                           check=False).stdout
+    path, _, index = found.rpartition(":")
+    try:
+        return frozenset(TTFont(path, fontNumber=int(index or 0), lazy=True)["cmap"].getBestCmap())
+    except (OSError, ValueError, KeyError):
+        return frozenset()
+
+
+def _in_some_font(char: str) -> bool:
+    found = subprocess.run(["fc-list", f":charset={ord(char):x}", "file"], capture_output=True, text=True,
+                           check=False).stdout
+    return bool(found.strip())
+
+
+def report_missing_glyphs(book: Book, diagnostics: Diagnostics | None) -> None:
+    """A character no installed font has prints as an empty box: say where it is."""
+    if diagnostics is None or shutil.which("fc-list") is None:
+        return
+    covered = _family_cmap(book.config.print.serif_font) | _family_cmap(book.config.print.sans_font)
+    invisible = {"\u200d", "\ufe0f", "\u200b", "\u2060", "\ufeff"}
+    missing = [c for c in sorted(book.characters()) if ord(c) not in covered and not c.isspace()
+               and c not in invisible and ord(c) >= 0x20 and not _in_some_font(c)]
+    for char in missing:
+        section, line = _first_use(book, char)
+        diagnostics.add("pdf-glyph-missing", f"no installed font has the character {char} (U+{ord(char):04X}); "
+                        "the PDF shows an empty box.", section.source if section else None, line,
+                        "Install a font that has it, or write the character another way.")
+
+
+def _first_use(book: Book, char: str):
+    for section in book.sections():
+        for node in section.body.iter():
+            if isinstance(node.tag, str) and char in (node.text or "") + (node.tail or ""):
+                holder = node if char in (node.text or "") else node.getparent()
+                return section, line_of(holder)
+        if char in section.full_title:
+            return section, None
+    return None, None
 
 
 def find_cmyk_profile() -> Path:
@@ -228,42 +410,68 @@ def _toc_entries(book: Book) -> list[TocEntry]:
     return entries
 
 
-def body_items(book: Book, options: Options, typeset: bool = True):
+def body_items(book: Book, options: Options, typeset: bool = True, pages: dict[str, int] | None = None):
     """Parts and sections in reading order, each ready for the template."""
     first = True
     for section in book.chapters:
-        yield _section_item(book, section, options, typeset, first)
+        yield _section_item(book, section, options, typeset, first, pages)
         first = False
     for part in book.parts:
         yield {"part": part}
         for section in part.sections:
-            yield _section_item(book, section, options, typeset, first)
+            yield _section_item(book, section, options, typeset, first, pages)
             first = False
     for section in book.appendices:
-        yield _section_item(book, section, options, typeset, first)
+        yield _section_item(book, section, options, typeset, first, pages)
         first = False
 
 
-def _section_item(book: Book, section: Section, options: Options, typeset: bool, first: bool) -> dict:
+def _section_item(book: Book, section: Section, options: Options, typeset: bool, first: bool,
+                  pages: dict[str, int] | None) -> dict:
     draft = not book.release and not section.final
     classes = [section.kind] + (["draft"] if draft else []) + (["first-chapter"] if first else [])
     title = _strip_emoji(section.title) if options.pdfx else section.title
+    root = section_tree(book, section, options, typeset, pages)
+    refs = frozenset(a.get("href")[1:] for a in root.iter("a")
+                     if PAGE_CLASS in (a.get("class") or "").split() and (a.get("href") or "").startswith("#"))
     return {"section": section, "draft": draft, "classes": " ".join(classes),
             "title_html": Markup(typeset_inline(title)) if typeset else title,
-            "html": Markup(section_html(book, section, options, typeset))}
+            "html": Markup(to_html(root)), "page_refs": refs}
 
 
-def section_html(book: Book, section: Section, options: Options, typeset: bool = True) -> str:
-    """The section body as print HTML: local image URIs, landscape figures, clreq."""
-    fragment = _strip_emoji(section.html) if options.pdfx else section.html
-    if not fragment.strip():
-        return ""
-    root = parse_fragment(fragment)
+def section_tree(book: Book, section: Section, options: Options, typeset: bool = True,
+                 pages: dict[str, int] | None = None):
+    """The section body as a print tree: local image URIs, landscape figures, page references, clreq."""
+    root = writer_copy(section.body)
+    if options.pdfx:
+        strip_emoji_tree(root)
     resolve_images(root, book, section)
     mark_landscape(root, {f.id for f in section.figures if f.placement == "landscape"})
+    mark_page_references(root, pages)
     if typeset:
         typeset_tree(root)
-    return fragment_html(root)
+    return root
+
+
+def mark_page_references(root, pages: dict[str, int] | None) -> None:
+    """`[](#id){.page}` prints 第 N 页 (print.css); a link with text of its own adds （第 N 页）."""
+    for link in root.iter("a"):
+        if PAGE_CLASS not in (link.get("class") or "").split():
+            continue
+        if len(link) or (link.text or "").strip():
+            link.set("class", link.get("class") + " page-with-text")
+        if pages is not None:
+            link.set("data-page", str(pages.get((link.get("href") or "#")[1:], "?")))
+
+
+def strip_emoji_tree(root) -> None:
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for attr in ("text", "tail"):
+            value = getattr(node, attr)
+            if value and EMOJI.search(value):
+                setattr(node, attr, _strip_emoji(value))
 
 
 def _strip_emoji(text: str) -> str:

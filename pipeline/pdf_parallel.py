@@ -31,10 +31,11 @@ element (a hash of the file) differs; the folio hook uses WeasyPrint internals
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing as mp
 import multiprocessing.connection
 import os
-import re
 import tempfile
 import time
 import traceback
@@ -44,14 +45,17 @@ from pathlib import Path
 from pipeline import pdf as single
 from pipeline.book import Book
 from pipeline.errors import PipelineError
-from pipeline.fsutil import atomic_output
+from pipeline.fsutil import atomic_output, atomic_write_text
+from pipeline.tree import visible_strings
 
 CHUNK_SCHEME = "x-chunk:"
 # The last call's figures, for benchmarks: seconds since the start at the end of each step
 # (html, layout, front, written, merge) and each process's peak RSS in MB (*_peak_mb).
 TIMINGS: dict[str, float] = {}
-# The TOC gets literal numbers: same text, same leader, so the same layout as target-counter().
-TOC_LITERAL_CSS = '<style>.toc a::after { content: leader("·") attr(data-page); }</style>\n'
+# Page references print literal numbers; when one changes a line break, the pages it points
+# at can move, so the layout is run again until they settle (LaTeX's reruns), at most this often.
+MAX_ROUNDS = 3
+PAGES_CACHE = "pdf-pages.json"
 
 
 @dataclass
@@ -63,187 +67,204 @@ class Piece:
 
 # ---------------------------------------------------------------- public API
 
-# Below about 250,000 characters of body HTML (~100 pages) process start-up costs more than
-# the second core gains: the 36-page bundled book takes 3.1 s in parallel, 1.8 s in one pass.
-PARALLEL_MIN_HTML_CHARS = 250_000
+# Below about 60,000 characters of text (~100 pages) process start-up costs more than the
+# second core gains: the 36-page bundled book takes 3.1 s in parallel, 1.8 s in one pass.
+PARALLEL_MIN_TEXT_CHARS = 60_000
 
 
 def write_book_pdf(book: Book, out_path: Path, *, variant: str | None = None,
-                   crop_marks: bool | None = None, progress=None) -> Path:
+                   crop_marks: bool | None = None, progress=None, diagnostics=None,
+                   cache_dir: Path | None = None) -> Path:
     """The print PDF, in one pass or in parallel as book.yaml's print.parallel says."""
     mode, cores = book.config.print.parallel, os.cpu_count() or 1
-    big = sum(len(s.html) for s in book.sections()) >= PARALLEL_MIN_HTML_CHARS
+    big = sum(len(text) for s in book.sections() for text in visible_strings(s.body)) >= PARALLEL_MIN_TEXT_CHARS
     if cores >= 2 and (mode == "on" or (mode == "auto" and big)):
         return write_pdf_parallel(book, out_path, variant=variant, crop_marks=crop_marks,
-                                  workers=min(cores, 4), progress=progress)
-    return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress)
+                                  workers=min(cores, 4), progress=progress, diagnostics=diagnostics,
+                                  cache_dir=cache_dir)
+    return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress,
+                            diagnostics=diagnostics)
 
 
 def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None,
                        crop_marks: bool | None = None, workers: int = 2, progress=None,
-                       chunks: int | None = None, start_method: str = "spawn") -> Path:
+                       chunks: int | None = None, start_method: str = "spawn", diagnostics=None,
+                       cache_dir: Path | None = None) -> Path:
     """Write the print PDF like pipeline.pdf.write_pdf, laying the body out in `workers` processes.
 
     chunks: how many body pieces (default: 2 x workers, at most one per chapter-like item);
     more pieces than workers lowers each process's memory (580 pages, 2 workers: 4 pieces
     1.36 GB summed peak RSS, 2 pieces 1.76 GB) for about one more process start-up each. start_method: multiprocessing
     context ("spawn": fresh interpreters that do not inherit the caller's memory; "fork").
+    cache_dir keeps the folios of the last build, so that page references usually settle in one round.
     """
     out_path = Path(out_path).resolve()
     options = single.resolve_options(book, variant, crop_marks)
     if options.pdfx or workers < 2:
-        return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress)
+        return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress,
+                                diagnostics=diagnostics)
     advance = progress or (lambda done, total: None)
     started = time.perf_counter()
     TIMINGS.clear()
-
-    def lap(name):
-        TIMINGS[name] = round(time.perf_counter() - started, 2)
-
     single.check_fonts(book, options)
-    html = single.render_html(book, variant=options.variant, crop_marks=options.crop_marks)
-    advance(1, single.STAGES)
-    lap("html")
-    head, front, items, tail = split_html(book, html)
-    groups = balance([weight for _, _, weight in items], chunks or 2 * workers)
-    base_url = str(book.config.root) + "/"
-    fetch_args = (single.allowed_roots(book, out_path),
-                  (*single._profile_files(options), *(a.path for a in book.assets)))
-    pdf_options = {}
-    if book.modified:
-        pdf_options["pdf_identifier"] = f"{book.config.identifier}-{book.modified.isoformat()}".encode()
-
-    pieces = []
-    for n, (start, stop) in enumerate(groups):
-        body = "".join(text for _, text, _ in items[start:stop])
-        last = stop == len(items)
-        body += "" if last else sentinel(items[stop][0])
-        pieces.append(Piece(f"body{n}", head + body + tail, sentinel=not last))
-
+    single.report_missing_glyphs(book, diagnostics)
+    pages_file = Path(cache_dir) / PAGES_CACHE if cache_dir else None
+    known = _read_pages(pages_file)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pdfpar-", dir=out_path.parent) as tmp:
-        tmp = Path(tmp)
-        ctx = mp.get_context(start_method)
-        running: dict[int, tuple] = {}          # piece index -> (process, connection)
-        counts: dict[int, int] = {}
-        anchors: dict[str, int] = {}            # anchor -> folio (arabic page counter)
-        laid_out, written = set(), set()
-        next_piece, next_offset, offset = 0, 0, 0
-        front_pdf = tmp / "front.pdf"
-        front_done = False
-        try:
-            while len(written) < len(pieces) or not front_done:
-                # At most `workers` processes; pieces start in order, so every piece a running
-                # one waits for is running or done (no deadlock).
-                while next_piece < len(pieces) and len(running) < workers:
-                    piece = pieces[next_piece]
-                    parent_end, child_end = ctx.Pipe()
-                    proc = ctx.Process(target=_worker, name=f"pdf-{piece.name}",
-                                       args=(child_end, piece, base_url, fetch_args, pdf_options,
-                                             str(tmp / f"{piece.name}.pdf")))
-                    proc.start()
-                    child_end.close()
-                    running[next_piece] = (proc, parent_end)
-                    next_piece += 1
-                if len(laid_out) == len(pieces) and not front_done:
-                    advance(2, single.STAGES)
-                    lap("layout")
-                    # The front matter, TOC numbers written in, while the workers write their PDFs.
-                    front_html = head.replace("</head>", TOC_LITERAL_CSS + "</head>", 1) \
-                        + number_toc(front, anchors) + sentinel(items[0][0]) + tail
-                    _render_piece(Piece("front", front_html, sentinel=True), base_url, fetch_args,
-                                  pdf_options, str(front_pdf), conn=None)
-                    front_done = True
-                    lap("front")
-                    continue
-                if not running:
-                    continue
-                ready = mp.connection.wait([c for _, c in running.values()]
-                                           + [p.sentinel for p, _ in running.values()])
-                for index, (proc, conn) in list(running.items()):
-                    if conn not in ready and proc.sentinel not in ready:
-                        continue
-                    if not conn.poll():
-                        if proc.is_alive():
-                            continue
-                        raise PipelineError(f"parallel PDF: the worker {proc.name} exited "
-                                            f"(code {proc.exitcode}) before it finished.")
-                    kind, value = conn.recv()
-                    if kind == "error":
-                        raise PipelineError(f"parallel PDF worker {proc.name} failed:\n{value}")
-                    if kind == "count":
-                        counts[index] = value
-                        # Folios: piece k starts after the pages of pieces 0..k-1 (piece 0 resets to 1).
-                        while next_offset in counts:
-                            running_piece = running.get(next_offset)
-                            running_piece[1].send(offset)
-                            offset += counts[next_offset]
-                            next_offset += 1
-                    elif kind == "laid-out":
-                        laid_out.add(index)
-                        for name, folio in value["anchors"].items():
-                            anchors.setdefault(name, folio)
-                    elif kind == "written":
-                        written.add(index)
-                        TIMINGS[f"worker{index}_peak_mb"] = value
-                        conn.close()
-                        proc.join()
-                        del running[index]
-            lap("written")
-        finally:
-            for proc, conn in running.values():
-                conn.close()
-                proc.kill()
-                proc.join()
-        merge([front_pdf, *(tmp / f"{p.name}.pdf" for p in pieces)], out_path)
-        lap("merge")
+        for round_number in range(1, MAX_ROUNDS + 1):
+            document = single.print_document(book, options, pages=known)
+            TIMINGS["html"] = round(time.perf_counter() - started, 2)
+            advance(1, single.STAGES)
+            refs = set().union(*(item.page_refs for item in document.items))
+            anchors, warnings, paths = _lay_out(book, out_path, options, document, Path(tmp), workers, chunks,
+                                                start_method, advance, started)
+            settled = all(known.get(ref) == anchors.get(ref) for ref in refs)
+            known = anchors
+            if settled:
+                break
+        else:
+            if diagnostics is not None:
+                diagnostics.add("pdf-layout", f"page references still moved after {MAX_ROUNDS} layouts; "
+                                "some may be one page off.", hint="Build again; the next build starts from these pages.")
+        single.report_layout_warnings(warnings, diagnostics, book)
+        merge(paths, out_path)
+        TIMINGS["merge"] = round(time.perf_counter() - started, 2)
+        TIMINGS["rounds"] = round_number
+    _write_pages(pages_file, known)
     TIMINGS["parent_peak_mb"] = _hwm_mb()
     advance(single.STAGES, single.STAGES)
     return out_path
 
 
-# ---------------------------------------------------------------- splitting the HTML
-
-def split_html(book: Book, html: str):
-    """(head up to <body>, front matter, [(opening tag, text, weight) per body item], tail).
-
-    Items are cut only where a new right-hand page begins (chapter, appendix, part title):
-    articles (break-before: page) stay with what precedes them.
-    """
-    body_open = re.search(r"<body[^>]*>", html)
-    head = html[: body_open.end()]
-    ids = list(_item_ids(book))
-    starts = []
-    pos = body_open.end()
-    for item_id, cuttable in ids:
-        m = re.compile(r'\n<section class="([^"]*)" id="%s"' % re.escape(item_id)).search(html, pos)
-        if m is None:
-            raise PipelineError(f"parallel PDF: cannot find section {item_id} in the print HTML.")
-        starts.append((m.start() + 1, m.group(1), cuttable))
-        pos = m.end()
-    end = html.rindex("</body>")
-    front = html[body_open.end(): starts[0][0]]
-    items = []
-    bounds = [s for s, _, _ in starts] + [end]
-    for i, (start, classes, cuttable) in enumerate(starts):
-        text = html[start: bounds[i + 1]]
-        if cuttable or not items:
-            items.append([classes, text, len(text)])
-        else:   # an article: glued to the previous item
-            items[-1][1] += text
-            items[-1][2] += len(text)
-    return head, front, [tuple(i) for i in items], html[end:]
+def _read_pages(path: Path | None) -> dict[str, int]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
 
 
-def _item_ids(book: Book):
-    for section in book.chapters:
-        yield section.id, True
-    for part in book.parts:
-        yield f"part-{part.id}", True
-        for section in part.sections:
-            yield section.id, False
-    for section in book.appendices:
-        yield section.id, True
+def _write_pages(path: Path | None, pages: dict[str, int]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(pages, sort_keys=True))
+
+
+def _lay_out(book: Book, out_path: Path, options, document, tmp: Path, workers: int, chunks: int | None,
+             start_method: str, advance, started: float) -> tuple[dict[str, int], list[str], list[Path]]:
+    """One layout of the whole book: the body pieces in worker processes, the front matter here.
+    Returns every anchor's folio, WeasyPrint's warnings and the PDFs to merge, in order."""
+    def lap(name):
+        TIMINGS[name] = round(time.perf_counter() - started, 2)
+
+    items = glue_articles(document.items)
+    groups = balance([len(item.html) for item in items], chunks or 2 * workers)
+    base_url = str(book.config.root) + "/"
+    fetch_args = (single.allowed_roots(book, out_path),
+                  (*single._profile_files(options), *(a.path for a in book.assets)))
+    pdf_options = single.pdf_options(book, options)
+    pieces = []
+    for n, (start, stop) in enumerate(groups):
+        body = "".join(item.html for item in items[start:stop])
+        last = stop == len(items)
+        body += "" if last else single.sentinel_html(items[stop])
+        pieces.append(Piece(f"body{n}", document.head + body + document.tail, sentinel=not last))
+
+    ctx = mp.get_context(start_method)
+    running: dict[int, tuple] = {}          # piece index -> (process, connection)
+    counts: dict[int, int] = {}
+    anchors: dict[str, int] = {}            # anchor -> folio (arabic page counter)
+    warnings: list[str] = []
+    laid_out, written = set(), set()
+    next_piece, next_offset, offset = 0, 0, 0
+    front_pdf = tmp / "front.pdf"
+    front_done = False
+    try:
+        while len(written) < len(pieces) or not front_done:
+            # At most `workers` processes; pieces start in order, so every piece a running
+            # one waits for is running or done (no deadlock).
+            while next_piece < len(pieces) and len(running) < workers:
+                piece = pieces[next_piece]
+                parent_end, child_end = ctx.Pipe()
+                proc = ctx.Process(target=_worker, name=f"pdf-{piece.name}",
+                                   args=(child_end, piece, base_url, fetch_args, pdf_options,
+                                         str(tmp / f"{piece.name}.pdf")))
+                proc.start()
+                child_end.close()
+                running[next_piece] = (proc, parent_end)
+                next_piece += 1
+            if len(laid_out) == len(pieces) and not front_done:
+                advance(2, single.STAGES)
+                lap("layout")
+                # The front matter, TOC numbers written in, while the workers write their PDFs.
+                front = (single.head_html(book, options, literal_pages=True)
+                         + single.front_html(book, options, anchors)
+                         + single.sentinel_html(items[0]) + document.tail)
+                with single.layout_warnings() as caught:
+                    _render_piece(Piece("front", front, sentinel=True), base_url, fetch_args,
+                                  pdf_options, str(front_pdf), conn=None)
+                warnings += caught
+                front_done = True
+                lap("front")
+                continue
+            if not running:
+                continue
+            ready = mp.connection.wait([c for _, c in running.values()]
+                                       + [p.sentinel for p, _ in running.values()])
+            for index, (proc, conn) in list(running.items()):
+                if conn not in ready and proc.sentinel not in ready:
+                    continue
+                if not conn.poll():
+                    if proc.is_alive():
+                        continue
+                    raise PipelineError(f"parallel PDF: the worker {proc.name} exited "
+                                        f"(code {proc.exitcode}) before it finished.")
+                kind, value = conn.recv()
+                if kind == "error":
+                    raise PipelineError(f"laying out the PDF failed in {proc.name}: {value}")
+                if kind == "count":
+                    counts[index] = value
+                    # Folios: piece k starts after the pages of pieces 0..k-1 (piece 0 resets to 1).
+                    while next_offset in counts:
+                        running_piece = running.get(next_offset)
+                        running_piece[1].send(offset)
+                        offset += counts[next_offset]
+                        next_offset += 1
+                elif kind == "laid-out":
+                    laid_out.add(index)
+                    for name, folio in value["anchors"].items():
+                        anchors.setdefault(name, folio)
+                elif kind == "written":
+                    written.add(index)
+                    TIMINGS[f"worker{index}_peak_mb"] = value["peak_mb"]
+                    warnings += value["warnings"]
+                    conn.close()
+                    proc.join()
+                    del running[index]
+        lap("written")
+    finally:
+        for proc, conn in running.values():
+            conn.close()
+            proc.kill()
+            proc.join()
+    return anchors, warnings, [front_pdf, *(tmp / f"{p.name}.pdf" for p in pieces)]
+
+
+def glue_articles(items: list) -> list:
+    """Pieces are cut only where a new right-hand page begins (chapter, appendix, part title):
+    an article (break-before: page) stays with what precedes it."""
+    glued = []
+    for item in items:
+        if item.recto or not glued:
+            glued.append(dataclasses.replace(item))
+        else:
+            last = glued[-1]
+            glued[-1] = dataclasses.replace(last, html=last.html + item.html,
+                                            page_refs=last.page_refs | item.page_refs)
+    return glued
 
 
 def balance(weights: list[int], parts: int) -> list[tuple[int, int]]:
@@ -260,21 +281,6 @@ def balance(weights: list[int], parts: int) -> list[tuple[int, int]]:
             start = i + 1
     groups.append((start, len(weights)))
     return groups
-
-
-def sentinel(classes: str) -> str:
-    """An empty section shaped like the next piece's first item (same page name, same break)."""
-    return f'<section class="{classes}"></section>\n'
-
-
-def number_toc(front: str, anchors: dict[str, int]) -> str:
-    def repl(m):
-        target = m.group(1)
-        folio = anchors.get(target)
-        if folio is None:
-            raise PipelineError(f"parallel PDF: the TOC entry #{target} has no page.")
-        return f'<a href="#{target}" data-page="{folio}">'
-    return re.sub(r'<a href="#([^"]+)">', repl, front)
 
 
 # ---------------------------------------------------------------- workers
@@ -294,8 +300,11 @@ def _hwm_mb() -> float:
 def _worker(conn, piece, base_url, fetch_args, pdf_options, out):
     try:
         _render_piece(piece, base_url, fetch_args, pdf_options, out, conn)
-    except BaseException:   # noqa: BLE001 - reported to the parent
-        conn.send(("error", traceback.format_exc()))
+    except PipelineError as error:
+        conn.send(("error", str(error)))
+    except BaseException as error:   # noqa: BLE001 - reported to the parent as a message
+        conn.send(("error", f"{type(error).__name__}: {error} "
+                            f"(at {traceback.extract_tb(error.__traceback__)[-1].name})"))
     finally:
         conn.close()
         os._exit(0)
@@ -327,7 +336,8 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
     fetcher = single.SafeFetcher(fetch_args[0], extra_files=fetch_args[1])
     wlayout.make_margin_boxes = margin_boxes
     try:
-        document = HTML(string=piece.html, base_url=base_url, url_fetcher=fetcher).render()
+        with single.layout_warnings() as warnings:
+            document = HTML(string=piece.html, base_url=base_url, url_fetcher=fetcher).render()
     except single.RefusedURL as exc:
         raise PipelineError(str(exc)) from None
     finally:
@@ -349,7 +359,7 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
         conn.send(("laid-out", {"pages": len(document.pages), "anchors": anchors}))
     document.write_pdf(out, **pdf_options)
     if conn is not None:
-        conn.send(("written", _hwm_mb()))
+        conn.send(("written", {"peak_mb": _hwm_mb(), "warnings": warnings}))
 
 
 # ---------------------------------------------------------------- merging

@@ -11,9 +11,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipeline.check import CheckReport
 from pipeline.documents import decode, split_front_matter
-from pipeline.errors import PipelineError, display_path
+from pipeline.diagnostics import display_path
+from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_write_text
 from pipeline.measure import measure
+from pipeline.parse import markdown_tree
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -177,7 +179,7 @@ def _git(repo: Path, *args: str) -> str:
                             hint="--history needs the manuscript inside a git repository.") from None
 
 
-def measure_history(manuscript: Path, files: list[Path]) -> dict:
+def measure_history(manuscript: Path, files: list[Path], cache_dir: Path) -> dict:
     """Measured length of each document at every commit that touched the manuscript."""
     top = Path(_git(manuscript, "rev-parse", "--show-toplevel").strip())
     relative = {f: f.resolve().relative_to(top).as_posix() for f in files}
@@ -190,9 +192,9 @@ def measure_history(manuscript: Path, files: list[Path]) -> dict:
             try:
                 raw = subprocess.run(["git", "-C", str(top), "show", f"{commit}:{rel}"], check=True,
                                      capture_output=True).stdout
-                _, body, _ = split_front_matter(decode(raw, path), path)
+                _, body, body_line = split_front_matter(decode(raw, path), path)
             except (subprocess.CalledProcessError, PipelineError):
                 continue   # not there yet at this commit, or unreadable then
-            lengths[path.name] = measure(body).length
+            lengths[path.name] = measure(markdown_tree(body, body_line, cache_dir / "pandoc")).length
         points.append({"commit": commit, "date": date, "lengths": lengths})
     return {"files": [f.name for f in files], "points": points}

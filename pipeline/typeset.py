@@ -22,7 +22,7 @@ keeps clean text and leaves typography to the reading system.
   the one whose blank half faces the other gets `<span class="halt">`, which
   turns on the font's `halt` feature (half-width alternates).
 
-Every function is pure: HTML string (or text) in, new HTML string (or text) out.
+Functions work on the shared tree (pipeline.tree) in place, or on plain text.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from pipeline.text import fragment_html, parse_fragment
+from pipeline.tree import element, parse_html, to_html
 
 # Marks that must not begin a line (clreq 3.1.7): closing brackets and quotes,
 # pause and stop marks, the iteration mark, and the ellipsis (UAX #14 class IN).
@@ -243,21 +243,22 @@ def typeset_tree(root: etree._Element) -> None:
 
 
 def typeset_html(fragment: str) -> str:
-    """Apply every clreq transform to an HTML body fragment; return the new fragment."""
+    """Apply every clreq transform to an HTML body fragment (for tests and benchmarks)."""
     if not fragment.strip():
         return fragment
-    root = parse_fragment(fragment)
+    root = parse_html(fragment)
     typeset_tree(root)
-    return fragment_html(root)
+    return to_html(root)
 
 
 def typeset_inline(text: str) -> str:
-    """Typeset plain text that goes into a template (halt only, no inserted characters)."""
-    return typeset_html(f"<h1>{_escape(text)}</h1>").removeprefix("<h1>").removesuffix("</h1>")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Typeset plain text that goes into a template, as a heading (halt only, no inserted characters)."""
+    holder = element("div")
+    heading = element("h1", text=text)
+    holder.append(heading)
+    typeset_tree(holder)
+    heading.tag = "span"
+    return to_html(heading).removeprefix("<span>").removesuffix("</span>")
 
 
 def clean_text(text: str) -> str:

@@ -1,3 +1,5 @@
+"""Shared fixtures. Tests build their own books (tests/books/*), never the live manuscript/,
+which authors edit: only tests/test_smoke.py touches that, and asserts no figure of it."""
 import shutil
 import subprocess
 import sys
@@ -6,17 +8,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MANUSCRIPT = ROOT / "manuscript"
-SEED_CHAPTER = "000_979c7db5ac6bf23c.txt"
-SEED_PROFILE = "002_f7d0318209cfb2cf.txt"
+BOOKS = ROOT / "tests" / "books"
+
+
+def copy_book(name: str, target_parent: Path) -> Path:
+    """A private copy of tests/books/<name> that a test may change."""
+    target = target_parent / name
+    shutil.copytree(BOOKS / name, target)
+    return target
 
 
 @pytest.fixture
-def manuscript(tmp_path) -> Path:
-    """A private copy of the bundled manuscript that a test may break."""
-    target = tmp_path / "manuscript"
-    shutil.copytree(MANUSCRIPT, target)
-    return target
+def mini(tmp_path) -> Path:
+    """A private copy of the mini book: two chapters, a part with a Hugo article, both appendices."""
+    return copy_book("mini", tmp_path)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

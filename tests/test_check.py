@@ -1,11 +1,67 @@
-"""The check stage and its bad-input errors, through the real CLI."""
+"""The check stage and its bad-input errors through the CLI, on private copies of the fixture
+book tests/books/mini (never the live manuscript/).
+
+Most runs call the CLI's main() in this process (the same code `python -m pipeline` runs, a
+quarter of a second cheaper per run); the tests about what a whole run prints and how the
+process exits start the real command (conftest.run_cli).
+"""
 import datetime as dt
 import json
+import logging
+import re
+import subprocess
 
 import pytest
 
-from conftest import SEED_CHAPTER, SEED_PROFILE, run_cli
+from conftest import run_cli
+from pipeline.check import check_manuscript
+from pipeline.cli import main
+from pipeline.config import DocRef, load_config
+from pipeline.diagnostics import Diagnostics
+from pipeline.documents import read_document
 from pipeline.measure import count_text, measure
+from pipeline.parse import markdown_tree
+
+STATUSES = "outline, draft, review, copyedit, final"
+
+
+# ------------------------------------------------------------------ helpers
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One pandoc cache for the module: it is keyed by content, so an unchanged document parses once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def out(tmp_path, shared_cache):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cache").symlink_to(shared_cache, target_is_directory=True)
+    return out
+
+
+@pytest.fixture
+def run(capsys, out):
+    """run(command, manuscript, *flags) -> CompletedProcess, through cli.main() in this process."""
+    logger = logging.getLogger("pipeline")
+    saved = logger.handlers[:], logger.propagate, logger.level
+
+    def run_main(command, manuscript, *flags):
+        argv = [command, "--manuscript", str(manuscript), "--out", str(out), *flags]
+        capsys.readouterr()
+        code = main(argv)
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, captured.out, captured.err)
+
+    yield run_main
+    logger.handlers[:], logger.propagate = saved[0], saved[1]     # main() points them at captured streams
+    logger.setLevel(saved[2])
+
+
+def process(command, manuscript, out, *flags):
+    """The real command in its own process."""
+    return run_cli(command, "--manuscript", str(manuscript), "--out", str(out), *flags)
 
 
 def replace_in(path, old, new):
@@ -14,8 +70,28 @@ def replace_in(path, old, new):
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def line_no(path, prefix):
+    """The 1-based number of the first line of the file that starts with `prefix`."""
+    lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(prefix))
+
+
+def at(path, prefix):
+    """'<file>:<line>' as messages print it, for that line."""
+    return f"{path.resolve()}:{line_no(path, prefix)}"
+
+
+def measured(path, cache):
+    doc = read_document(DocRef(path.resolve()), "chapter")
+    return measure(markdown_tree(doc.body, doc.body_line, cache / "pandoc")).length
+
+
+def problem_lines(stderr):
+    return [line for line in stderr.splitlines() if re.search(r": (error|warning): ", line)]
+
+
 def assert_clean_error(result, *fragments):
-    assert result.returncode != 0
+    assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "error: " in result.stderr
     for fragment in fragments:
@@ -37,190 +113,322 @@ def test_count_text_follows_word_rule(text, expected):
     assert count_text(text) == expected
 
 
-def test_measure_skips_markup_code_and_link_targets():
-    body = ("## 标题\n\n正文**加粗**[链接](https://a.example/very/long)\n- 列表\n1. 编号\n\n"
+def test_measure_skips_markup_code_and_link_targets(tmp_path):
+    body = ('## 标题\n\n正文**加粗**[链接](https://a.example/very/long)"引号"\n- 列表\n1. 编号\n\n'
             "```\n代码不计 code\n```\n\n```mermaid\ntimeline\n  2019 : 图不计\n```\n"
             "| 表 | 格 |\n|---|---|\n| 一 | 二 |\n")
-    # 标题2 正文加粗4 链接2 列表2 编号2 表格2 一二2
-    assert measure(body).length == 16
+    tree = markdown_tree(body, 1, tmp_path)
+    # 标题2 正文加粗4 链接2 “引号”4 (paired quotes are full-width, one each) 列表2 编号2 表格2 一二2
+    assert measure(tree).length == 20
 
 
-def test_seed_chapter_structure_found(manuscript):
-    from pipeline.documents import split_front_matter
-    path = manuscript / SEED_CHAPTER
-    _, body, _ = split_front_matter(path.read_text(encoding="utf-8"), path)
-    m = measure(body)
-    assert len(m.anecdotes) == 2
-    assert m.takeaways is not None and m.references is not None
-    assert 5000 < m.length < 8000
+def test_measure_counts_inline_code_and_image_descriptions_but_not_note_numbers(tmp_path):
+    tree = markdown_tree("见`pip`命令![示意图](x.png)[^1]，详见 https://example.org/x 。\n\n[^1]: 注释\n",
+                         1, tmp_path)
+    # 见1 pip1 命令2 示意图3 ，1 详见2 。1 注释2; the note's number, its back-link and the URL count nothing
+    assert measure(tree).length == 13
 
 
-# ------------------------------------------------------------------ the bundled book
+def test_structure_of_the_fixture_documents(mini, shared_cache):
+    report = check_manuscript(load_config(mini), Diagnostics(), shared_cache)
+    ch1, ch2, article = (d.measurement for d in report.documents)
+    path = mini / "ch1.md"
+    assert [(b.text, b.line, b.level) for b in ch1.anecdotes] == [("💡 轶事：发布前夜", line_no(path, "### 💡"), 3)]
+    assert (ch1.takeaways.line, ch1.takeaways.level) == (line_no(path, "**本章要点**"), 0)
+    assert ch1.references.line == line_no(path, "**参考文献**")
+    assert ch2.anecdotes == [] and ch2.takeaways is not None and ch2.references is not None
+    assert article.references is not None and article.references.level == 2   # '## 参考文献' in a Hugo article
 
-def test_check_reports_declared_against_measured():
-    result = run_cli("check")
+
+# ------------------------------------------------------------------ a clean book, declared vs measured
+
+def test_the_fixture_book_checks_clean(mini, run):
+    result = run("check", mini, "--strict")
     assert result.returncode == 0, result.stderr
-    assert "declares 11800 but the text measures" in result.stderr
-    assert f"{SEED_CHAPTER}:7: warning" in result.stderr        # word_count is on line 7
+    assert problem_lines(result.stderr) == []
+    assert "checked 3 document(s)" in result.stderr
 
 
-def test_strict_fails_on_warnings():
-    result = run_cli("check", "--strict")
+def test_check_reports_declared_against_measured(mini, out, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "word_count: 237", "word_count: 300")
+    result = run("check", mini)
+    assert result.returncode == 0, result.stderr                   # a warning, not an error
+    length = measured(chapter, out / "cache")
+    assert length < 300 * 0.95
+    assert (f"{at(chapter, 'word_count:')}: warning: word_count declares 300 but the text measures {length}"
+            in result.stderr)
+    assert f"declared 300, measured {length}" in result.stderr
+    assert "0 error(s), 1 warning(s)" in result.stderr
+
+
+@pytest.mark.parametrize("beyond", [False, True])
+def test_word_count_tolerance_edge(mini, out, run, beyond):
+    chapter = mini / "ch1.md"
+    length = measured(chapter, out / "cache")
+    declared = int(length / 0.95) + beyond       # the largest figure within 5% of the text, and one more
+    replace_in(chapter, "word_count: 237", f"word_count: {declared}")
+    result = run("check", mini)
+    assert (f"word_count declares {declared} but the text measures {length}" in result.stderr) is beyond
+
+
+def test_strict_fails_on_warnings(mini, out):
+    replace_in(mini / "ch1.md", "word_count: 237", "word_count: 300")
+    result = process("check", mini, out, "--strict")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+    assert "warnings count as errors with --strict" in result.stderr
+    where = [line.split(": warning: ")[0] for line in problem_lines(result.stderr)]
+    assert where == [at(mini / "ch1.md", "word_count:")]
 
 
-def test_release_gate_names_draft_documents(manuscript):
-    result = run_cli("check", "--release", "--manuscript", str(manuscript))
-    assert_clean_error(result, SEED_CHAPTER, "is draft, not final")
-    assert SEED_PROFILE not in [l.split(":")[0].split("/")[-1] for l in result.stderr.splitlines() if "not final" in l]
+def test_release_gate_names_draft_documents(mini, run):
+    result = run("check", mini, "--release")
+    assert_clean_error(result, f"{at(mini / 'ch1.md', 'status:')}: error: '起点：从文本到多模态' is draft, not final")
+    not_final = [line for line in result.stderr.splitlines() if "not final" in line]
+    assert len(not_final) == 1       # ch2 (status: final) and a1 (draft: false) pass the gate
 
 
-def test_fix_counts_rewrites_only_the_two_lines(manuscript):
-    path = manuscript / SEED_CHAPTER
-    before = path.read_bytes()
-    result = run_cli("check", "--fix-counts", "--manuscript", str(manuscript))
+def test_fix_counts_rewrites_only_the_two_lines(mini, out, run):
+    chapter = mini / "ch1.md"
+    pristine = {p.name: p.read_bytes() for p in mini.glob("*.md")}
+    replace_in(chapter, "word_count: 237", "word_count: 300  # 估计")
+    replace_in(chapter, "anecdote_count: 1", "anecdote_count: 3")
+    before = {p.name: p.read_bytes() for p in mini.glob("*.md")}
+    lengths = {name: measured(mini / name, out / "cache") for name in ("ch1.md", "ch2.md")}
+
+    result = run("check", mini, "--fix-counts")
     assert result.returncode == 0, result.stderr
-    after = path.read_bytes()
-    changed = [(a, b) for a, b in zip(before.split(b"\n"), after.split(b"\n")) if a != b]
-    assert len(before.split(b"\n")) == len(after.split(b"\n"))
-    assert changed == [(b"word_count: 11800", b"word_count: " + str(_measured(path)).encode())]
-    again = run_cli("check", "--strict", "--manuscript", str(manuscript))
+    assert "updated word_count/anecdote_count in" in result.stderr
+    after = {p.name: p.read_bytes() for p in mini.glob("*.md")}
+    for name in before:
+        old, new = before[name].split(b"\n"), after[name].split(b"\n")
+        assert len(old) == len(new)
+        for a, b in zip(old, new):
+            if a != b:
+                assert re.match(rb"(word_count|anecdote_count): ", a), (name, a, b)
+    assert after["a1.md"] == pristine["a1.md"]                     # declares nothing to fix
+    assert f"word_count: {lengths['ch1.md']}  # 估计\n".encode() in after["ch1.md"]   # the comment stays
+    assert b"\nanecdote_count: 1\n" in after["ch1.md"]
+    assert f"\nword_count: {lengths['ch2.md']}\n".encode() in after["ch2.md"]
+
+    again = run("check", mini, "--strict")
     assert again.returncode == 0, again.stderr
+    for name, length in lengths.items():
+        assert f"{name}: {'draft' if name == 'ch1.md' else 'final'}, declared {length}, measured {length}" \
+            in again.stderr
 
 
-def _measured(path):
-    from pipeline.documents import split_front_matter
-    _, body, _ = split_front_matter(path.read_text(encoding="utf-8"), path)
-    return measure(body).length
+def test_unknown_key_and_unknown_slug_warn_with_suggestion(mini, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "  - openai\n", "  - opnai\n")
+    replace_in(chapter, "  - moe\n", "  - quantum-widgets\n")
+    replace_in(chapter, "anecdote_count: 1\n", "anecdote_count: 1\nmood: happy\n")
+    result = run("check", mini)
+    assert result.returncode == 0, result.stderr
+    assert (f"{at(chapter, 'key_organizations:')}: warning: 'opnai' in key_organizations is not in the registry. "
+            "[slug-unknown] (Did you mean 'openai'?)") in result.stderr
+    assert (f"{at(chapter, 'technical_concepts:')}: warning: 'quantum-widgets' in technical_concepts is not in the "
+            "registry. [slug-unknown] (Add it to the registry file") in result.stderr
+    assert f"{at(chapter, 'mood:')}: warning: unknown front-matter key 'mood'" in result.stderr
 
 
-def test_unknown_key_and_unknown_slug_warn_with_suggestion(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "  - openai\n", "  - opnai\n")
-    replace_in(manuscript / SEED_CHAPTER, "anecdote_count: 2\n", "anecdote_count: 2\nmood: happy\n")
-    result = run_cli("check", "--manuscript", str(manuscript))
-    assert result.returncode == 0
-    assert "'opnai' in key_organizations is not in the registry" in result.stderr
-    assert "Did you mean 'openai'?" in result.stderr
-    assert "unknown front-matter key 'mood'" in result.stderr
+def test_anecdote_count_mismatch_warns(mini, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "anecdote_count: 1", "anecdote_count: 3")
+    result = run("check", mini)
+    assert result.returncode == 0, result.stderr
+    assert f"{at(chapter, 'anecdote_count:')}: warning: anecdote_count declares 3 but the text has 1" in result.stderr
 
 
-def test_anecdote_count_mismatch_warns(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "anecdote_count: 2", "anecdote_count: 3")
-    result = run_cli("check", "--manuscript", str(manuscript))
-    assert "anecdote_count declares 3 but the text has 2" in result.stderr
-
-
-def test_missing_takeaways_warns(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "**本章要点** (Key Takeaways):", "**要点**:")
-    result = run_cli("check", "--manuscript", str(manuscript))
-    assert "has no 本章要点" in result.stderr
+@pytest.mark.parametrize("lead_in, name", [("**本章要点** (Key Takeaways):", "本章要点"),
+                                           ("**参考文献** (References):", "参考文献")])
+def test_missing_takeaways_or_references_warns(mini, lead_in, name, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, lead_in, "**其他**:")
+    result = run("check", mini)
+    assert result.returncode == 0, result.stderr
+    assert f"{chapter.resolve()}: warning: the chapter has no {name}" in result.stderr
+    assert len(problem_lines(result.stderr)) == 1
 
 
 # ------------------------------------------------------------------ bad input
 
-def test_broken_yaml(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, 'title_en: "Multimodal', 'title_en: "Multimodal: [')
-    replace_in(manuscript / SEED_CHAPTER, 'period: "2024"', 'period: [2024')
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)), SEED_CHAPTER, "not valid YAML")
+@pytest.mark.parametrize("old, new, broken_key", [
+    ('title_en: "The Start: From Text to Multimodality"', "title_en: The Start: From Text to Multimodality",
+     "title_en:"),                                  # the quotes taken away: found on its own line
+    ('period: "2024"', "period: [2024", None),       # never closed: PyYAML notices on a later line
+])
+def test_broken_yaml(mini, old, new, broken_key, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, old, new)
+    where = f"{at(chapter, broken_key)}: " if broken_key else f"{chapter.resolve()}:"
+    assert_clean_error(run("check", mini), where + ("error: the front matter is not valid YAML" if broken_key else ""),
+                       "error: the front matter is not valid YAML")
 
 
-def test_missing_front_matter(manuscript):
-    path = manuscript / SEED_CHAPTER
-    path.write_text(path.read_text(encoding="utf-8").split("---\n", 2)[2], encoding="utf-8")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)),
-                       f"{SEED_CHAPTER}:1", "no front matter")
+def test_missing_front_matter(mini, run):
+    chapter = mini / "ch1.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8").split("---\n", 2)[2], encoding="utf-8")
+    assert_clean_error(run("check", mini), f"{chapter.resolve()}:1: error: the file has no front matter")
 
 
-def test_wrong_type(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "word_count: 11800", "word_count: many")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)),
-                       f"{SEED_CHAPTER}:7", "'word_count' is 'many', which is not a whole number")
+def test_wrong_type(mini, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "word_count: 237", "word_count: many")
+    assert_clean_error(run("check", mini),
+                       f"{at(chapter, 'word_count:')}: error: 'word_count' is 'many', which is not a whole number")
 
 
-def test_unknown_status(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "status: draft", "status: almost")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)),
-                       f"{SEED_CHAPTER}:6", "unknown status 'almost'", "outline, draft, review, copyedit, final")
+def test_unknown_status(mini, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "status: draft", "status: almost")
+    assert_clean_error(run("check", mini), f"{at(chapter, 'status:')}: error: unknown status 'almost'", STATUSES)
 
 
-def test_impossible_date(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "last_updated: 2025-10-17", "last_updated: 2025-02-30")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)), "'last_updated' is '2025-02-30'")
+def test_impossible_date(mini, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "last_updated: 2025-03-04", "last_updated: 2025-02-30")
+    assert_clean_error(run("check", mini), f"{at(chapter, 'last_updated:')}: error: 'last_updated' is '2025-02-30'")
 
 
-def test_non_utf8_file(manuscript):
-    path = manuscript / SEED_CHAPTER
-    text = path.read_text(encoding="utf-8")
-    path.write_bytes(text.encode("gb18030"))
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)), SEED_CHAPTER, "not UTF-8")
+def test_non_utf8_file(mini, run):
+    chapter = mini / "ch1.md"
+    text = chapter.read_text(encoding="utf-8")
+    chapter.write_bytes(text.encode("gb18030"))
+    first_non_ascii = next(i for i, line in enumerate(text.splitlines(), 1) if not line.isascii())
+    assert_clean_error(run("check", mini), f"{chapter.resolve()}:{first_non_ascii}: error: the file is not UTF-8")
 
 
-def test_empty_manuscript_folder(tmp_path):
+def test_empty_manuscript_folder(tmp_path, run):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_clean_error(run_cli("check", "--manuscript", str(empty)), "empty")
+    assert_clean_error(run("check", empty), "the manuscript folder is empty")
 
 
-def test_book_yaml_names_missing_file(manuscript):
-    replace_in(manuscript / "book.yaml", f"- {SEED_CHAPTER}", "- 099_missing.md")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)),
-                       "book.yaml:", "'099_missing.md', which does not exist")
+def test_book_yaml_names_missing_file(mini, run):
+    replace_in(mini / "book.yaml", "- ch1.md", "- 099_missing.md")
+    assert_clean_error(run("check", mini), f"{at(mini / 'book.yaml', '    - 099_missing.md')}: error: ",
+                       "'099_missing.md', which does not exist")
 
 
-def test_book_yaml_cannot_reach_outside(manuscript):
-    replace_in(manuscript / "book.yaml", f"- {SEED_CHAPTER}", "- ../../etc/passwd")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)), "outside the manuscript folder")
+def test_book_yaml_cannot_reach_outside(mini, run):
+    replace_in(mini / "book.yaml", "- ch1.md", "- ../../etc/passwd")
+    assert_clean_error(run("check", mini), "book.yaml:", "outside the manuscript folder")
 
 
-def test_duplicate_chapter_numbers(manuscript):
-    second = manuscript / "007_copy.md"
-    second.write_text((manuscript / SEED_CHAPTER).read_text(encoding="utf-8"), encoding="utf-8")
-    replace_in(manuscript / "book.yaml", f"- {SEED_CHAPTER}", f"- {SEED_CHAPTER}\n    - 007_copy.md")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)),
-                       "007_copy.md:2", "chapter_number 6 is also used by")
+def test_duplicate_chapter_numbers(mini, run):
+    copy = mini / "ch1b.md"
+    copy.write_text((mini / "ch1.md").read_text(encoding="utf-8"), encoding="utf-8")
+    replace_in(mini / "book.yaml", "- ch1.md", "- ch1.md\n    - ch1b.md")
+    assert_clean_error(run("check", mini),
+                       f"{at(copy, 'chapter_number:')}: error: chapter_number 1 is also used by ch1.md")
 
 
-def test_missing_chapter_number(manuscript):
-    replace_in(manuscript / SEED_CHAPTER, "chapter_number: 6\n", "")
-    assert_clean_error(run_cli("check", "--manuscript", str(manuscript)), "has no 'chapter_number'")
+def test_missing_chapter_number(mini, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "chapter_number: 1\n", "")
+    assert_clean_error(run("check", mini), f"{chapter.resolve()}:2: error: the front matter has no 'chapter_number'")
 
 
-def test_hugo_draft_maps_to_status(manuscript):
-    replace_in(manuscript / SEED_PROFILE, "draft: false", "draft: true")
-    result = run_cli("check", "--release", "--manuscript", str(manuscript))
-    assert_clean_error(result, SEED_PROFILE, "is draft, not final")
+def test_hugo_draft_maps_to_status(mini, run):
+    article = mini / "a1.md"
+    assert run("check", mini, "--release").stderr.count("not final") == 1     # only ch1, while a1 says draft: false
+    replace_in(article, "draft: false", "draft: true")
+    assert_clean_error(run("check", mini, "--release"), f"{at(article, 'draft:')}: error: '甲公司' is draft, not final")
+
+
+# ------------------------------------------------------------------ every problem at once
+
+def test_every_problem_at_once(mini, out):
+    replace_in(mini / "ch1.md", "word_count: 237", "word_count: many")
+    replace_in(mini / "ch2.md", "status: final", "status: almost")
+    replace_in(mini / "a1.md", "description: 一家虚构的公司，用于测试。\n", "")
+    result = process("check", mini, out)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    expected = [
+        f"{mini.resolve() / 'a1.md'}:2: error: the front matter has no 'description'.",
+        f"{at(mini / 'ch1.md', 'word_count:')}: error: 'word_count' is 'many', which is not a whole number.",
+        f"{at(mini / 'ch2.md', 'status:')}: error: unknown status 'almost'.",
+    ]
+    found = problem_lines(result.stderr)
+    assert len(found) == 3
+    for line, start in zip(found, expected):        # sorted by file, then line
+        assert line.startswith(start), (line, start)
+    assert "3 error(s), 0 warning(s)" in result.stderr
+
+
+def test_an_unreadable_document_does_not_hide_the_others(mini, out):
+    chapter, article = mini / "ch1.md", mini / "a1.md"
+    text = chapter.read_text(encoding="utf-8")
+    chapter.write_bytes(text.encode("gb18030"))                              # not UTF-8
+    first_non_ascii = next(i for i, line in enumerate(text.splitlines(), 1) if not line.isascii())
+    article.write_text(article.read_text(encoding="utf-8").split("---\n", 2)[2], encoding="utf-8")  # no front matter
+    replace_in(mini / "ch2.md", "status: final", "status: almost")
+    result = process("check", mini, out)
+    assert_clean_error(result,
+                       f"{article.resolve()}:1: error: the file has no front matter",
+                       f"{chapter.resolve()}:{first_non_ascii}: error: the file is not UTF-8",
+                       f"{at(mini / 'ch2.md', 'status:')}: error: unknown status 'almost'")
+    assert "3 error(s), 0 warning(s)" in result.stderr
+    assert "checked 1 document(s)" in result.stderr                          # ch2 was read and checked
+
+
+def test_code_blocks_in_two_documents_raise_no_id_warning(mini, run):
+    with (mini / "ch2.md").open("a", encoding="utf-8") as handle:
+        handle.write('\n```python\nprint("第二章的代码")\n```\n')
+    result = run("check", mini, "--strict")
+    assert result.returncode == 0, result.stderr
+    assert "id-duplicate" not in result.stderr
 
 
 # ------------------------------------------------------------------ status report
 
-def test_status_writes_all_formats(manuscript, tmp_path):
-    out = tmp_path / "out"
-    result = run_cli("status", "--manuscript", str(manuscript), "--out", str(out))
+def test_status_writes_all_formats(mini, out, run):
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "word_count: 237", "word_count: 300")
+    result = run("status", mini)
     assert result.returncode == 0, result.stderr
-    assert "11800" in result.stdout and "6217" in result.stdout
+    length = measured(chapter, out / "cache")
+    assert "起点：从文本到多模态" in result.stdout and "300" in result.stdout and str(length) in result.stdout
+
     data = json.loads((out / "status.json").read_text(encoding="utf-8"))
-    chapter = data["rows"][0]
-    assert (chapter["number"], chapter["declared"], chapter["status"]) == (6, 11800, "draft")
-    assert chapter["difference"] == chapter["measured"] - 11800
-    assert chapter["days_since_update"] == (dt.date.today() - dt.date(2025, 10, 17)).days
-    assert data["per_status"]["final"] == 1 and data["percent_final"] == 50.0
+    assert [(r["number"], r["kind"], r["status"]) for r in data["rows"]] == \
+        [(1, "chapter", "draft"), (2, "chapter", "final"), (None, "article", "final")]
+    chapter_row = data["rows"][0]
+    assert (chapter_row["declared"], chapter_row["measured"]) == (300, length)
+    assert chapter_row["difference"] == length - 300
+    assert chapter_row["days_since_update"] == (dt.date.today() - dt.date(2025, 3, 4)).days
+    assert chapter_row["anecdotes_found"] == chapter_row["anecdotes_declared"] == 1
+    assert chapter_row["problems"] == [
+        f"warning: line {line_no(chapter, 'word_count:')}: word_count declares 300 but the text measures {length} "
+        f"({length - 300:+d}, {(length - 300) / 300:+.0%}; tolerance ±5%)."]
+    assert data["rows"][2]["declared"] is None and data["rows"][2]["problems"] == []
+    assert data["per_status"]["final"] == 2 and data["per_status"]["draft"] == 1
+    assert data["percent_final"] == round(100 * 2 / 3, 1)
+    assert (data["errors"], data["warnings"]) == (0, 1)
+
     html = (out / "status.html").read_text(encoding="utf-8")
     assert 'role="progressbar"' in html and "<link" not in html and "<script" not in html
-    assert "| 6 | 多模态与Agent" in (out / "status.md").read_text(encoding="utf-8")
+    assert f"| 1 | 起点：从文本到多模态 | draft | 300 | {length} |" in (out / "status.md").read_text(encoding="utf-8")
 
 
-def test_status_history_follows_git(manuscript, tmp_path):
-    import subprocess
-    git = lambda *a: subprocess.run(["git", "-C", str(manuscript.parent), *a], check=True, capture_output=True)  # noqa: E731
+def test_status_history_follows_git(mini, out, run):
+    def git(*args):
+        subprocess.run(["git", "-C", str(mini.parent), "-c", "user.name=t", "-c", "user.email=t@example.org",
+                        "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
     git("init", "-q")
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "add", "manuscript")
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "one")
-    replace_in(manuscript / SEED_CHAPTER, "2024年1月，全球AI竞赛进入新阶段。", "2024年1月，全球AI竞赛进入了一个新阶段。")
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "two")
-    out = tmp_path / "out"
-    result = run_cli("status", "--history", "--manuscript", str(manuscript), "--out", str(out))
+    git("add", "mini")
+    git("commit", "-qm", "one")
+    replace_in(mini / "ch1.md", "2024年1月，全球AI竞赛进入新阶段。", "2024年1月，全球AI竞赛进入了一个新阶段。")
+    git("commit", "-qam", "two")
+    result = run("status", mini, "--history")
     assert result.returncode == 0, result.stderr
-    points = json.loads((out / "status.json").read_text(encoding="utf-8"))["history"]["points"]
+    history = json.loads((out / "status.json").read_text(encoding="utf-8"))["history"]
+    assert history["files"] == ["ch1.md", "ch2.md", "a1.md"]
+    points = history["points"]
     assert len(points) == 2
-    assert points[1]["lengths"][SEED_CHAPTER] - points[0]["lengths"][SEED_CHAPTER] == 3
+    assert points[1]["lengths"]["ch1.md"] - points[0]["lengths"]["ch1.md"] == 3     # 了一个
+    assert points[1]["lengths"]["ch2.md"] == points[0]["lengths"]["ch2.md"]
+    assert points[1]["lengths"]["ch1.md"] == measured(mini / "ch1.md", out / "cache")

@@ -1,5 +1,9 @@
-"""The diagram stage, with real Chromium and mermaid (no mocks). One module-scoped render
-session serves most tests, so the whole file runs in well under a minute."""
+"""The diagram stage, with real pandoc, Chromium and mermaid (no mocks).
+
+Every mermaid source here is the test's own: the live manuscript/ is never read. Fences are
+read the way the build reads them: a Markdown file -> pipeline.documents.read_document ->
+pipeline.parse.markdown_tree -> find_diagrams. One module-scoped render session serves most
+rendering tests, so the slow part of this file starts Chromium only a few times."""
 from __future__ import annotations
 
 import re
@@ -11,35 +15,51 @@ import pytest
 from lxml import etree
 
 from pipeline import diagrams
-from pipeline.config import DiagramSettings
-from pipeline.diagrams import (DiagramBlock, advise_placement, find_diagrams, make_print_safe,
+from pipeline.config import DiagramSettings, DocRef
+from pipeline.diagnostics import Diagnostics
+from pipeline.diagrams import (DiagramBlock, advise_placement, find_diagrams, make_print_safe, placeholder_svg,
                                render_diagrams, resolve_css_vars)
+from pipeline.documents import Document, read_document
 from pipeline.errors import PipelineError
+from pipeline.parse import markdown_tree
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mermaid_ink_stub import StubServer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "manuscript" / "002_f7d0318209cfb2cf.txt"
 SVG = "{http://www.w3.org/2000/svg}"
-HAN = re.compile(r"[\u4e00-\u9fff]")
 
+# The shape of a real chapter's timeline: three sections, nine events, Chinese labels with
+# <br> line breaks. Wide enough (about 2200 px) that fitting it to the text width would shrink
+# its text below the print minimum, so `auto` sends it to a landscape page.
+TIMELINE = """\
+timeline
+    title 某实验室大模型发展路线
+    section 技术奠基期
+      2019 : 提出新的预训练算法<br>奠定架构基础
+      2021 : 发布百亿参数模型<br>推出万亿参数模型“启明”
+      2022 : 开源千亿参数模型<br>开放生态起步
+    section 对话与应用突破
+      2023 : 推出对话模型<br>开源多模态模型
+      2024初 : 发布新一代基座模型<br>上线个性化智能体定制
+      2024底 : 推出手机智能体<br>实现跨应用操作
+    section 智能体与生态深化
+      2025初 : 智能体登陆手机厂商<br>开启移动端AI
+      2025 Q1 : 发布深度思考智能体<br>免费开放强反思能力
+      2025及以后 : 推进智能体操作系统愿景<br>构建通用计算系统"""
 CHINESE_FLOWCHART = """\
 flowchart TD
     A[提出问题] --> B{是否需要检索?}
     B -->|是| C[检索知识库]
     B -->|否| D[直接回答]
     C --> E[生成答案]
-    D --> E
-"""
+    D --> E"""
 GANTT = """\
 gantt
     title 出版计划
     dateFormat YYYY-MM-DD
     section 写作
     初稿 :a1, 2025-01-01, 30d
-    审校 :after a1, 20d
-"""
+    审校 :after a1, 20d"""
 VENN_WITH_TEXT_NODES = """\
 venn-beta
     title "团队技能重叠"
@@ -47,13 +67,71 @@ venn-beta
         text fe1["React"]
     set BE["后端"]:22
         text be1["数据库"]
-    union FE,BE["全栈"]:8
+    union FE,BE["全栈"]:8"""
+# Broken on the diagram's own line 3 (mermaid: "Parse error on line 3").
+BROKEN_FLOWCHART = """\
+flowchart LR
+    A[开始] --> B[继续]
+    B --> C[[[ 错误
+    C --> D[结束]"""
+# Broken on the diagram's own line 2.
+BROKEN_SEQUENCE = """\
+sequenceDiagram
+  甲->>乙 消息缺少冒号"""
+
+SESSION_CHAPTER = f"""\
+# 第一章 发展历程
+
+本章回顾某实验室的发展。
+
+```mermaid {{#fig-timeline caption="发展路线"}}
+{TIMELINE}
+```
+
+检索增强的流程如下。
+
+```mermaid {{#fig-flow caption="检索流程"}}
+{CHINESE_FLOWCHART}
+```
+
+```mermaid
+{GANTT}
+```
+
+```mermaid
+{VENN_WITH_TEXT_NODES}
+```
 """
 
 
+# ----------------------------------------------------------------------------- helpers
+
+def document_of(markdown: str, folder: Path, name: str = "chapter.md",
+                front_matter: str = "title: 测试章节\n") -> Document:
+    """A Markdown body written to `folder/name` under front matter, read and parsed as the build does."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{front_matter}---\n{markdown}", encoding="utf-8")
+    document = read_document(DocRef(path), "chapter")
+    document.tree = markdown_tree(document.body, document.body_line, folder / "pandoc")
+    return document
+
+
+def blocks_of(markdown: str, folder: Path, name: str = "chapter.md", **kwargs) -> tuple[list[DiagramBlock], Diagnostics]:
+    diagnostics = Diagnostics()
+    document = document_of(markdown, folder, name, **kwargs)
+    return [found for _, found in find_diagrams(document, diagnostics)], diagnostics
+
+
+def file_line(path: Path, starts_with: str, occurrence: int = 1) -> int:
+    """The 1-based line of a file that starts with `starts_with` (counted by the test, not by pandoc)."""
+    lines = [number for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if line.startswith(starts_with)]
+    return lines[occurrence - 1]
+
+
 def block(code: str, line: int = 1, layout: str | None = None, file: str = "chapter.md") -> DiagramBlock:
-    return DiagramBlock(code=code, file=Path(file), line=line, start=0, end=0, id=None, caption=None,
-                        alt=None, layout=layout)
+    return DiagramBlock(code=code, file=Path(file), line=line, id=None, caption=None, alt=None, layout=layout)
 
 
 def texts_of(svg_path: Path) -> list[str]:
@@ -61,79 +139,161 @@ def texts_of(svg_path: Path) -> list[str]:
     return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
 
 
-@pytest.fixture(scope="module")
-def seed_block() -> DiagramBlock:
-    (found,) = find_diagrams(SEED.read_text(encoding="utf-8"), SEED)
-    return found
+def of_code(diagnostics: Diagnostics, code: str) -> list:
+    return [d for d in diagnostics if d.code == code]
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory, seed_block):
-    """One renderer run for the seed timeline, a Chinese flowchart, a gantt chart and a venn
-    diagram (which keeps foreignObject in mermaid 11, so it exercises the PNG fallback)."""
-    cache = tmp_path_factory.mktemp("diagram-cache")
-    blocks = [seed_block, block(CHINESE_FLOWCHART, 10), block(GANTT, 20), block(VENN_WITH_TEXT_NODES, 30)]
-    launches = diagrams.renderer_launches
-    calls = []
-    rendered = render_diagrams(blocks, DiagramSettings(), cache, progress=lambda d, n: calls.append((d, n)))
-    assert diagrams.renderer_launches == launches + 1, "all diagrams must share one renderer run"
-    return {"cache": cache, "blocks": blocks, "rendered": rendered, "progress": calls}
+# ----------------------------------------------------------------------------- fences (pandoc, no browser)
+
+FENCE_FORMS = """\
+# 标题
+
+```mermaid
+graph LR
+```
+
+```mermaid {#fig:glm-timeline caption="智谱发展 路线" alt="一条时间线" layout=landscape}
+timeline
+```
+
+```{.mermaid #fig:flow caption="流程"}
+flowchart TD
+```
+
+~~~mermaid "标题形式"
+pie
+~~~
+
+````markdown
+```mermaid
+graph TD
+```
+````
+
+```python
+```mermaid
+```
+
+````mermaid
+graph
+```
+内层
+```
+````
+"""
 
 
-# ----------------------------------------------------------------------------- fences
-
-def test_fences_with_attributes_titles_and_tildes():
-    text = "\n".join([
-        "# 标题",
-        "```mermaid",
-        "graph LR",
-        "```",
-        '```mermaid {#fig:glm-timeline caption="智谱发展 路线" alt="一条时间线" layout=landscape}',
-        "timeline",
-        "```",
-        '```{.mermaid #fig:flow caption="流程"}',
-        "flowchart TD",
-        "```",
-        '~~~mermaid "标题形式"',
-        "pie",
-        "~~~",
-        "```python",
-        "```mermaid",       # inside another fence: not a diagram
-        "```",
-    ])
-    found = find_diagrams(text, Path("c.md"), first_line=5)
-    assert [(b.line, b.start, b.end, b.code) for b in found] == [
-        (6, 1, 4, "graph LR"), (9, 4, 7, "timeline"), (12, 7, 10, "flowchart TD"), (15, 10, 13, "pie")]
-    assert (found[1].id, found[1].caption, found[1].alt, found[1].layout) == \
+def test_fences_with_attributes_titles_and_tildes(tmp_path):
+    document = document_of(FENCE_FORMS, tmp_path, "c.md", front_matter="title: 测试\nstatus: draft\n")
+    diagnostics = Diagnostics()
+    found = find_diagrams(document, diagnostics)
+    blocks = [b for _, b in found]
+    path = document.path
+    expected_lines = [file_line(path, "```mermaid", 1), file_line(path, "```mermaid {"), file_line(path, "```{.mermaid"),
+                      file_line(path, "~~~mermaid"), file_line(path, "````mermaid")]
+    assert expected_lines[0] == 7   # 4 lines of front matter, then "# 标题", a blank line, the fence
+    assert [(b.line, b.code) for b in blocks] == list(zip(expected_lines, [
+        "graph LR", "timeline", "flowchart TD", "pie", "graph\n```\n内层\n```"]))
+    assert (blocks[1].id, blocks[1].caption, blocks[1].alt, blocks[1].layout) == \
         ("fig:glm-timeline", "智谱发展 路线", "一条时间线", "landscape")
-    assert (found[2].id, found[2].caption, found[2].layout) == ("fig:flow", "流程", None)
-    assert (found[3].caption, found[3].id) == ("标题形式", None)
-    assert found[0].caption is None and found[0].file == Path("c.md")
+    assert (blocks[2].id, blocks[2].caption, blocks[2].layout) == ("fig:flow", "流程", None)
+    assert (blocks[3].caption, blocks[3].id) == ("标题形式", None)
+    assert blocks[0].caption is None and blocks[0].id is None and all(b.file == path for b in blocks)
+    # the elements returned are the tree's own <pre>s, in document order
+    assert [pre for pre, _ in found] == [p for p in document.tree.iter("pre") if "mermaid" in (p.get("class") or "")]
+    assert len(diagnostics) == 0
 
 
-def test_seed_fence_position(seed_block):
-    lines = SEED.read_text(encoding="utf-8").splitlines()
-    assert lines[seed_block.line - 1].startswith("```mermaid")
-    assert lines[seed_block.end - 1].strip() == "```" and seed_block.start == seed_block.line - 1
-    assert seed_block.code.startswith("timeline") and "<br>" in seed_block.code
+def test_mermaid_example_inside_another_fence_is_not_a_diagram(tmp_path):
+    markdown = ("写法示例：\n\n````markdown\n```mermaid {#fig:example}\nflowchart LR\n  A --> B\n```\n````\n\n"
+                "```python\n```mermaid\n```\n")
+    blocks, diagnostics = blocks_of(markdown, tmp_path)
+    assert blocks == [] and len(diagnostics) == 0
 
 
-def test_bad_layout_attribute_names_the_fence():
-    with pytest.raises(PipelineError) as caught:
-        find_diagrams("text\n```mermaid {layout=sideways}\npie\n```\n", Path("c.md"), first_line=3)
-    assert caught.value.line == 4 and "sideways" in caught.value.what
+def test_fence_line_is_the_files_line_not_the_bodys(tmp_path):
+    front = "".join(f"key{i}: {i}\n" for i in range(9))   # a long front matter: body starts at line 12
+    markdown = "段落一。\n\n段落二，\n跨两行。\n\n- 列表\n- 列表\n\n```mermaid\npie\n  \"甲\" : 1\n```\n"
+    document = document_of(markdown, tmp_path, front_matter=front)
+    (pre, found), = find_diagrams(document, Diagnostics())
+    assert document.body_line == 12
+    assert found.line == 12 + 8 == file_line(document.path, "```mermaid")
+    assert document.source_line(found.line) == "```mermaid"
+    # the source text reaches mermaid as written: straight quotes are not paired into “” in code
+    assert found.code == 'pie\n  "甲" : 1'
+
+
+def test_more_fence_spellings(tmp_path):
+    markdown = ("```mermaid{#fig:a}\npie\n```\n\n"
+                '```mermaid "标题" {#fig:b alt="替代"}\npie\n```\n\n'
+                "```mermaid “弯引号标题”\npie\n```\n\n"
+                "```{.diagram .mermaid #fig:c}\npie\n```\n\n"
+                "```mermaidx\npie\n```\n\n"
+                "```{.python}\npie\n```\n")
+    blocks, diagnostics = blocks_of(markdown, tmp_path)
+    assert [(b.id, b.caption, b.alt) for b in blocks] == [
+        ("fig:a", None, None), ("fig:b", "标题", "替代"), (None, "弯引号标题", None), ("fig:c", None, None)]
+    assert len(diagnostics) == 0
+
+
+def test_crlf_file_gives_the_same_lines(tmp_path):
+    unix, _ = blocks_of(FENCE_FORMS, tmp_path, "unix.md")
+    windows, _ = blocks_of(FENCE_FORMS.replace("\n", "\r\n"), tmp_path, "windows.md")
+    assert [(b.line, b.code, b.id, b.caption) for b in windows] == [(b.line, b.code, b.id, b.caption) for b in unix]
+    assert len(unix) == 5
+
+
+def test_bad_layout_attribute_is_a_diagnostic_naming_the_fence(tmp_path):
+    blocks, diagnostics = blocks_of("正文\n\n```mermaid {layout=sideways}\npie\n```\n\n```mermaid {layout=scale}\npie\n```\n",
+                                    tmp_path)
+    (problem,) = diagnostics
+    assert problem.code == "diagram-attribute" and problem.is_error
+    assert (problem.file, problem.line) == (tmp_path / "chapter.md", 4 + 2)
+    assert "sideways" in problem.message and "layout=landscape" in problem.hint
+    # the diagram is still drawn, with the book's layout; the valid one keeps its own
+    assert [b.layout for b in blocks] == [None, "scale"]
+
+
+@pytest.mark.parametrize("markdown, fence_line", [
+    ("- 第一步：\n\n  ```mermaid\n  flowchart LR\n    A --> B\n  ```\n", 6),
+    ("> 引用中的图：\n>\n> ```mermaid\n> flowchart LR\n>   A --> B\n> ```\n", 6),
+], ids=["list-item", "block-quote"])
+def test_diagram_nested_in_a_list_item_or_quote_is_found(tmp_path, markdown, fence_line):
+    blocks, _ = blocks_of(markdown, tmp_path)
+    assert [(b.line, b.code) for b in blocks] == [(fence_line, "flowchart LR\n  A --> B")]
 
 
 # ----------------------------------------------------------------------------- local rendering
 
-def test_seed_timeline_has_chinese_text_and_no_foreign_object(session):
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """One renderer run for a chapter holding a Chinese timeline, a Chinese flowchart, a gantt
+    chart and a venn diagram (which keeps foreignObject in mermaid 11: the PNG fallback)."""
+    folder = tmp_path_factory.mktemp("diagram-session")
+    document = document_of(SESSION_CHAPTER, folder)
+    found = find_diagrams(document, Diagnostics())
+    blocks = [b for _, b in found]
+    assert [b.code for b in blocks] == [TIMELINE, CHINESE_FLOWCHART, GANTT, VENN_WITH_TEXT_NODES]
+    cache = folder / "cache"
+    launches = diagrams.renderer_launches
+    calls = []
+    diagnostics = Diagnostics()
+    rendered = render_diagrams(blocks, DiagramSettings(), cache, diagnostics=diagnostics,
+                               progress=lambda d, n: calls.append((d, n)))
+    assert diagrams.renderer_launches == launches + 1, "all diagrams must share one renderer run"
+    return {"folder": folder, "cache": cache, "document": document, "blocks": blocks, "rendered": rendered,
+            "progress": calls, "diagnostics": diagnostics}
+
+
+@pytest.mark.slow
+def test_timeline_has_chinese_text_and_no_foreign_object(session):
     timeline = session["rendered"][0]
     assert timeline.media_type == "image/svg+xml" and timeline.error is None
     svg = timeline.path.read_text(encoding="utf-8")
     assert "foreignObject" not in svg
     labels = texts_of(timeline.path)
-    assert "ChatGLM/GLM 系列模型发展路线" in labels
-    assert any("GLM算法提出" in label and "奠定架构基础" in label for label in labels)
+    assert "某实验室大模型发展路线" in labels
+    assert any("提出新的预训练算法" in label and "奠定架构基础" in label for label in labels)
     assert "Noto Sans CJK SC" in svg
     root = etree.fromstring(svg.encode())
     ids = [e.get("id") for e in root.iter() if e.get("id")]   # unique per diagram: all start with its own id
@@ -142,6 +302,7 @@ def test_seed_timeline_has_chinese_text_and_no_foreign_object(session):
     assert not re.search(r"<tspan[^>]*(/>|></tspan>)", svg)
 
 
+@pytest.mark.slow
 def test_chinese_flowchart_has_text_elements_absolute_size_and_unique_ids(session):
     flow = session["rendered"][1]
     root = etree.parse(str(flow.path)).getroot()
@@ -154,8 +315,12 @@ def test_chinese_flowchart_has_text_elements_absolute_size_and_unique_ids(sessio
     assert all(i == prefix or i.startswith(prefix + "-") or i.startswith(prefix + "_") for i in ids)
     referenced = re.findall(r"url\(#([^)]+)\)", flow.path.read_text(encoding="utf-8"))
     assert referenced and set(referenced) <= set(ids)
+    # two diagrams on one page never share an id
+    timeline_ids = {e.get("id") for e in etree.parse(str(session["rendered"][0].path)).getroot().iter()}
+    assert not (set(ids) & timeline_ids)
 
 
+@pytest.mark.slow
 def test_gantt_ticks_are_not_faded(session):
     gantt = session["rendered"][2]
     svg = gantt.path.read_text(encoding="utf-8")
@@ -164,82 +329,168 @@ def test_gantt_ticks_are_not_faded(session):
     assert "初稿" in [label.strip() for label in texts_of(gantt.path)]
 
 
-def test_foreign_object_diagram_falls_back_to_2x_png(session):
-    venn = session["rendered"][3]
+@pytest.mark.slow
+def test_foreign_object_diagram_falls_back_to_2x_png_with_a_warning(session):
+    venn, venn_block = session["rendered"][3], session["blocks"][3]
     assert venn.media_type == "image/png" and venn.path.suffix == ".png"
     from PIL import Image
     with Image.open(venn.path) as image:
         assert image.size == (round(venn.width_px * 2), round(venn.height_px * 2))
+    (warning,) = of_code(session["diagnostics"], "diagram-png-fallback")
+    assert not warning.is_error
+    assert (warning.file, warning.line) == (session["document"].path, venn_block.line)
+    assert "foreignObject" in warning.message
 
 
+@pytest.mark.slow
+def test_session_reports_only_the_expected_diagnostics(session):
+    """No diagram of the session fails; the wide timeline and the venn fallback are warnings."""
+    codes = sorted(d.code for d in session["diagnostics"])
+    assert codes == ["diagram-png-fallback", "diagram-too-wide"]
+    assert not session["diagnostics"].errors
+    assert all(r.error is None for r in session["rendered"])
+
+
+@pytest.mark.slow
 def test_progress_is_reported(session):
     assert session["progress"][0] == (0, 4) and session["progress"][-1] == (4, 4)
+    done = [d for d, _ in session["progress"]]
+    assert done == sorted(done) and len(done) == 5
 
 
+@pytest.mark.slow
 def test_cache_hit_starts_no_browser_or_node(session, monkeypatch):
     monkeypatch.setenv("BOOK_CHROMIUM", "/nonexistent/chromium")   # a launch would now fail
     launches = diagrams.renderer_launches
-    again = render_diagrams(session["blocks"], DiagramSettings(), session["cache"])
+    calls = []
+    diagnostics = Diagnostics()
+    again = render_diagrams(session["blocks"], DiagramSettings(), session["cache"], diagnostics=diagnostics,
+                            progress=lambda d, n: calls.append((d, n)))
     assert diagrams.renderer_launches == launches
     assert [r.path for r in again] == [r.path for r in session["rendered"]]
+    assert calls == [(4, 4)]
+    assert sorted(d.code for d in diagnostics) == sorted(d.code for d in session["diagnostics"])
 
 
+@pytest.mark.slow
 def test_syntax_error_names_file_line_and_mermaids_message(session):
-    broken = block("flowchart LR\n    A[开始] --> \n", line=42, file="chapters/06.md")
-    with pytest.raises(PipelineError) as caught:
-        render_diagrams([session["blocks"][1], broken], DiagramSettings(), session["cache"])
-    error = caught.value
-    assert (error.file, error.line) == (Path("chapters/06.md"), 42)
-    assert "Parse error" in error.what and "of the file)" in error.what and error.hint
-    assert str(error).startswith("chapters/06.md:42: ")
-
-
-def test_draft_mode_draws_a_placeholder_with_the_error(session):
-    broken = block("sequenceDiagram\n  甲->>乙 消息缺少冒号\n", line=7)
+    folder = session["folder"] / "syntax"
+    document = document_of(f"# 第六章\n\n正文。\n\n```mermaid\n{BROKEN_FLOWCHART}\n```\n", folder, "06.md")
+    (broken,) = [b for _, b in find_diagrams(document, Diagnostics())]
+    fence = file_line(document.path, "```mermaid")
+    assert broken.line == fence
+    diagnostics = Diagnostics()
     good, placeholder = render_diagrams([session["blocks"][1], broken], DiagramSettings(), session["cache"],
-                                        draft=True)
-    assert good.error is None
+                                        diagnostics=diagnostics)
+    (error,) = diagnostics
+    assert error.code == "diagram-render" and error.is_error
+    # mermaid's "line 3" is the diagram's own third line: the file line of `B --> C[[[ 错误`
+    assert (error.file, error.line) == (document.path, fence + 3) == (document.path, file_line(document.path, "    B --> C[[["))
+    assert "Parse error on line 3" in error.message and "of the file)" in error.message and error.hint
+    assert str(error).startswith(f"{error.location()}: error: ") and error.location().endswith(f"06.md:{fence + 3}")
+    assert good.error is None and placeholder.error and "Parse error" in placeholder.error
+
+
+@pytest.mark.slow
+def test_broken_diagram_is_a_placeholder_and_an_error(session):
+    """No more draft switch: a broken diagram always comes back as a placeholder showing the
+    error, and is an error diagnostic (a --draft run's Diagnostics makes it a warning)."""
+    broken = block(BROKEN_SEQUENCE, line=7)
+    diagnostics = Diagnostics()
+    good, placeholder = render_diagrams([session["blocks"][1], broken], DiagramSettings(), session["cache"],
+                                        diagnostics=diagnostics)
+    assert good.error is None and good.path == session["rendered"][1].path
     assert placeholder.error and "Parse error" in placeholder.error
+    assert placeholder.media_type == "image/svg+xml" and placeholder.placement == "inline"
+    assert placeholder.path.is_file() and placeholder.path.parent == session["cache"]
     labels = " ".join(texts_of(placeholder.path))
     assert "chapter.md:7" in labels and "Parse error" in labels
+    (problem,) = diagnostics
+    assert (problem.code, problem.severity, problem.file, problem.line) == \
+        ("diagram-render", "error", Path("chapter.md"), 7 + 2)
+    assert not diagnostics.tolerated("diagram-render") and Diagnostics(draft=True).tolerated("diagram-render")
+
+
+@pytest.mark.slow
+def test_one_run_reports_every_broken_diagram_in_every_file(session):
+    folder = session["folder"] / "two-broken"
+    first = document_of(f"# 第一章\n\n```mermaid\n{BROKEN_FLOWCHART}\n```\n", folder, "ch1.md")
+    second = document_of(f"# 第二章\n\n正文。\n\n正文。\n\n```mermaid\n{BROKEN_SEQUENCE}\n```\n", folder, "ch2.md")
+    blocks = [b for doc in (first, second) for _, b in find_diagrams(doc, Diagnostics())]
+    blocks.insert(1, session["blocks"][1])   # a good, cached diagram between them
+    launches = diagrams.renderer_launches
+    diagnostics = Diagnostics()
+    rendered = render_diagrams(blocks, DiagramSettings(), session["cache"], diagnostics=diagnostics)
+    assert diagrams.renderer_launches == launches + 1
+    assert [r.error is not None for r in rendered] == [True, False, True]
+    assert [d.code for d in diagnostics] == ["diagram-render", "diagram-render"]
+    assert [(d.file, d.line) for d in diagnostics] == [
+        (first.path, file_line(first.path, "    B --> C[[[")),
+        (second.path, file_line(second.path, "  甲->>乙"))]
+    assert all("Parse error" in d.message for d in diagnostics)
 
 
 def test_missing_chromium_is_a_clear_error(tmp_path, monkeypatch):
+    launches = diagrams.renderer_launches
     monkeypatch.setenv("BOOK_CHROMIUM", str(tmp_path / "no-such-chromium"))
     with pytest.raises(PipelineError) as caught:
-        render_diagrams([block("pie\n  \"甲\" : 1\n")], DiagramSettings(), tmp_path)
+        render_diagrams([block("pie\n  \"甲\" : 1\n")], DiagramSettings(), tmp_path, diagnostics=Diagnostics())
     assert "BOOK_CHROMIUM" in caught.value.what
     monkeypatch.delenv("BOOK_CHROMIUM")
     monkeypatch.setenv("PATH", str(tmp_path))   # no chromium anywhere on PATH
     with pytest.raises(PipelineError) as caught:
-        render_diagrams([block("pie\n  \"甲\" : 1\n")], DiagramSettings(), tmp_path)
+        render_diagrams([block("pie\n  \"甲\" : 1\n")], DiagramSettings(), tmp_path, diagnostics=Diagnostics())
     assert "Chromium is not installed" in caught.value.what and "install chromium" in caught.value.hint.lower()
+    assert diagrams.renderer_launches == launches
 
 
+@pytest.mark.slow
 def test_hung_render_times_out(tmp_path):
     # 200 nodes take far longer than 1 ms to lay out: the renderer must give up and say so.
     big = "flowchart LR\n" + "\n".join(f"  n{i}[节点{i}] --> n{i + 1}[节点{i + 1}]" for i in range(200))
-    with pytest.raises(PipelineError) as caught:
-        render_diagrams([block(big, line=3)], DiagramSettings(timeout=0.001), tmp_path)
-    assert caught.value.line == 3 and "did not finish within" in caught.value.what
-    assert "diagrams.timeout" in caught.value.hint
+    diagnostics = Diagnostics()
+    (rendered,) = render_diagrams([block(big, line=3)], DiagramSettings(timeout=0.001), tmp_path,
+                                  diagnostics=diagnostics)
+    (problem,) = diagnostics
+    assert problem.code == "diagram-render" and problem.line == 3
+    assert "did not finish within" in problem.message and "diagrams.timeout" in problem.hint
+    assert rendered.error and rendered.path.is_file() and "diagram failed" in " ".join(texts_of(rendered.path))
+    assert not list(tmp_path.glob("*.json")), "a timed-out diagram must not be cached"
 
 
 # ----------------------------------------------------------------------------- placement
 
-def test_wide_seed_timeline_goes_landscape_unless_told_otherwise(session):
+@pytest.mark.slow
+def test_wide_timeline_goes_landscape_unless_told_otherwise(session):
     timeline = session["rendered"][0]
     assert timeline.width_px > 2000 and timeline.placement == "landscape"
     assert session["rendered"][1].placement == "inline"
     cache = session["cache"]
-    scaled = render_diagrams([timeline.block], DiagramSettings(layout="scale"), cache)[0]
-    assert scaled.placement == "inline"
+    render = lambda blocks, settings: render_diagrams(blocks, settings, cache, diagnostics=Diagnostics())  # noqa: E731
+    assert render([timeline.block], DiagramSettings(layout="scale"))[0].placement == "inline"
     # a fence attribute overrides book.yaml
     fence_says_scale = replace(timeline.block, layout="scale")
-    forced = render_diagrams([fence_says_scale], DiagramSettings(layout="landscape"), cache)[0]
-    assert forced.placement == "inline"
+    assert render([fence_says_scale], DiagramSettings(layout="landscape"))[0].placement == "inline"
     fence_says_landscape = replace(session["blocks"][1], layout="landscape")
-    assert render_diagrams([fence_says_landscape], DiagramSettings(), cache)[0].placement == "landscape"
+    assert render([fence_says_landscape], DiagramSettings())[0].placement == "landscape"
+
+
+@pytest.mark.slow
+def test_too_wide_even_for_landscape_is_a_warning(session):
+    timeline = session["blocks"][0]
+    tall_page = Diagnostics()
+    render_diagrams([timeline], DiagramSettings(), session["cache"], diagnostics=tall_page, text_height_mm=1000)
+    assert not of_code(tall_page, "diagram-too-wide")
+    short_page = Diagnostics()
+    render_diagrams([timeline], DiagramSettings(), session["cache"], diagnostics=short_page, text_height_mm=150)
+    (warning,) = of_code(short_page, "diagram-too-wide")
+    assert not warning.is_error and (warning.file, warning.line) == (timeline.file, timeline.line)
+    assert re.search(r"would be \d+\.\d pt", warning.message)
+    # a layout the author chose is not second-guessed
+    chosen = Diagnostics()
+    render_diagrams([replace(timeline, layout="landscape")], DiagramSettings(), session["cache"],
+                    diagnostics=chosen, text_height_mm=150)
+    assert not of_code(chosen, "diagram-too-wide")
 
 
 def test_placement_rule():
@@ -270,6 +521,14 @@ def test_css_var_takes_the_definition_before_the_fallback():
     assert resolve_css_vars("a{--s:14px} b{font-size:var(--s, 9px)}") == "a{--s:14px} b{font-size:14px}"
 
 
+def test_placeholder_shows_where_and_why():
+    svg, width, height = placeholder_svg("Parse error on line 2:\n甲->>乙 <缺少冒号>", "06.md:42")
+    root = etree.fromstring(svg.encode())
+    labels = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    assert labels[0].endswith("06.md:42") and "Parse error on line 2:" in labels and "甲->>乙 <缺少冒号>" in labels
+    assert (float(root.get("width")), float(root.get("height"))) == (width, height)
+
+
 # ----------------------------------------------------------------------------- remote renderer
 
 def test_remote_renderer_through_a_mermaid_ink_compatible_server(tmp_path, monkeypatch):
@@ -277,16 +536,22 @@ def test_remote_renderer_through_a_mermaid_ink_compatible_server(tmp_path, monke
     with StubServer() as server:
         settings = DiagramSettings(renderer="remote", server=server.url, timeout=10)
         launches = diagrams.renderer_launches
-        (rendered,) = render_diagrams([block(CHINESE_FLOWCHART)], settings, tmp_path)
+        diagnostics = Diagnostics()
+        (rendered,) = render_diagrams([block(CHINESE_FLOWCHART)], settings, tmp_path, diagnostics=diagnostics)
         assert diagrams.renderer_launches == launches, "the remote renderer must not start node"
+        assert len(diagnostics) == 0
         svg_source = next(source for kind, source in server.requests if kind == "svg")
         assert svg_source.startswith("%%{init:") and '"htmlLabels": false' in svg_source
         assert "检索知识库" in svg_source
-        assert rendered.media_type == "image/svg+xml" and rendered.width_px == 400
+        assert rendered.media_type == "image/svg+xml" and rendered.width_px == 400 and rendered.error is None
         root = etree.parse(str(rendered.path)).getroot()
         assert root.get("width") == "400" and root.get("id").startswith("m")
         assert "B -->|是| C[检索知识库]" in texts_of(rendered.path)
         assert not re.search(r"<tspan[^>]*(/>|></tspan>)", rendered.path.read_text(encoding="utf-8"))
-        with pytest.raises(PipelineError) as caught:
-            render_diagrams([block("不是图表\n", line=9)], settings, tmp_path)
-        assert caught.value.line == 9 and "Parse error" in caught.value.what
+
+        # a source the server refuses: a placeholder and a diagnostic at the line the server names
+        (refused,) = render_diagrams([block("不是图表\n", line=9)], settings, tmp_path, diagnostics=diagnostics)
+        (problem,) = diagnostics
+        assert problem.code == "diagram-render" and "Parse error" in problem.message
+        assert problem.line == 9 + 1   # the stub's "line 1" is the diagram's first line, after the fence
+        assert refused.error and "Parse error" in refused.error

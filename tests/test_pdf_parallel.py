@@ -1,28 +1,45 @@
-"""The parallel PDF writer gives the same book as the single-pass writer (bundled manuscript)."""
+"""The parallel PDF writer gives the same book as the single-pass writer (fixture book tests/books/mini).
+
+The mini book is far below the size at which write_book_pdf would go parallel, so the tests
+call write_pdf_parallel themselves, with the pieces forced: two pieces with two workers, and
+one piece per right-hand item with three workers.
+"""
+import dataclasses
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
+from conftest import copy_book
 from pipeline import pdf as single_pdf
 from pipeline import pdf_parallel
 from pipeline.build import build_book
 from pipeline.config import load_config
-from pipeline.pdf import write_pdf
-from pipeline.pdf_parallel import balance, split_html, write_pdf_parallel
+from pipeline.diagnostics import Diagnostics
+from pipeline.pdf import print_document, render_html, write_pdf
+from pipeline.pdf_parallel import balance, glue_articles, write_book_pdf, write_pdf_parallel
 
-ROOT = Path(__file__).resolve().parent.parent
+slow = pytest.mark.slow
+
+# name -> write_pdf_parallel arguments. The mini book has five right-hand items (two chapters,
+# the part title with its article, two appendices): "w3" cuts before each of them.
+VARIANTS = {"w2c2": {"workers": 2, "chunks": 2}, "w3": {"workers": 3, "chunks": None}}
 
 
 @pytest.fixture(scope="module")
 def books(tmp_path_factory):
     out = tmp_path_factory.mktemp("pdfpar")
-    book = build_book(load_config(ROOT / "manuscript"), out_dir=out)
+    diagnostics = Diagnostics()
+    book = build_book(load_config(copy_book("mini", out)), out_dir=out / "build", diagnostics=diagnostics)
+    assert not diagnostics.errors, diagnostics.errors
     paths = {"single": write_pdf(book, out / "single.pdf")}
-    for workers in (2, 3):
-        paths[workers] = write_pdf_parallel(book, out / f"parallel{workers}.pdf", workers=workers)
-    return book, paths
+    timings = {}
+    for name, arguments in VARIANTS.items():
+        paths[name] = write_pdf_parallel(book, out / f"{name}.pdf", cache_dir=out / f"cache-{name}", **arguments)
+        timings[name] = dict(pdf_parallel.TIMINGS)
+    return book, paths, timings
 
 
 def page_texts(path: Path) -> list[str]:
@@ -58,23 +75,43 @@ def links(reader: PdfReader) -> list[tuple]:
     return found
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_same_pages_and_text(books, workers):
-    _, paths = books
-    single, parallel = page_texts(paths["single"]), page_texts(paths[workers])
-    assert len(parallel) == len(single) > 20
+def page_of(reader: PdfReader, ident: str) -> int:
+    return reader.get_destination_page_number(reader.named_destinations[ident])
+
+
+@slow
+def test_the_parallel_writer_really_cut_the_book(books):
+    """Each run laid the body out in several worker processes, cut where the variant says."""
+    book, _, timings = books
+    items = glue_articles(print_document(book).items)
+    assert len(items) == 5
+    for name, arguments in VARIANTS.items():
+        expected = len(balance([len(i.html) for i in items], arguments["chunks"] or 2 * arguments["workers"]))
+        workers = [key for key in timings[name] if key.startswith("worker") and key.endswith("_peak_mb")]
+        assert len(workers) == expected >= 2, (name, timings[name])
+    assert len(balance([len(i.html) for i in items], 2 * VARIANTS["w3"]["workers"])) == len(items)
+
+
+@slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_pages_and_text(books, variant):
+    book, paths, _ = books
+    single, parallel = page_texts(paths["single"]), page_texts(paths[variant])
+    # title page, copyright, TOC, then at least a page per section and part title
+    assert len(parallel) == len(single) >= 3 + len(book.sections()) + len(book.parts)
     for number, (a, b) in enumerate(zip(single, parallel), start=1):
         assert a == b, f"page {number} differs"
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_same_outline_links_and_destinations(books, workers):
-    _, paths = books
-    single, parallel = PdfReader(paths["single"]), PdfReader(paths[workers])
+@slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_outline_links_and_destinations(books, variant):
+    book, paths, _ = books
+    single, parallel = PdfReader(paths["single"]), PdfReader(paths[variant])
     assert outline(parallel) == outline(single)
-    assert len(outline(single)) > 10
+    assert len(outline(single)) > len(book.sections()) + len(book.parts)
     single_links, parallel_links = links(single), links(parallel)
-    assert len(parallel_links) == len(single_links)
+    assert len(single_links) > 0
     assert parallel_links == single_links
     # Every internal link resolves (nothing left as an x-chunk: URI).
     assert not any(len(link) == 3 and link[2].startswith(pdf_parallel.CHUNK_SCHEME) for link in parallel_links)
@@ -83,23 +120,34 @@ def test_same_outline_links_and_destinations(books, workers):
            {k: parallel.get_destination_page_number(v) for k, v in parallel.named_destinations.items()}
 
 
-def test_cross_piece_links_exist(books):
-    """The appendices link back into the chapter, which is laid out by another worker."""
-    book, paths = books
-    reader = PdfReader(paths[2])
-    chapter_anchors = {book.chapters[0].id} | {h.id for h in book.chapters[0].headings}
-    toc_page, chapter_page = 2, reader.get_destination_page_number(reader.named_destinations[book.chapters[0].id])
-    found = links(reader)
-    assert any(link[0] == toc_page and link[3] == chapter_page for link in found if len(link) == 4)
-    appendix_first = reader.get_destination_page_number(reader.named_destinations[book.appendices[0].id])
-    assert any(link[0] >= appendix_first and (link[2] in chapter_anchors or link[3] < appendix_first)
-               for link in found if len(link) == 4)
+@slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cross_piece_links_exist(books, variant):
+    """The TOC (laid out in the parent) and the appendices link into the first chapter,
+    which another worker laid out."""
+    book, paths, _ = books
+    items = glue_articles(print_document(book).items)
+    arguments = VARIANTS[variant]
+    groups = balance([len(i.html) for i in items], arguments["chunks"] or 2 * arguments["workers"])
+
+    def piece(ident):
+        index = next(n for n, item in enumerate(items) if item.id == ident)
+        return next(n for n, (start, stop) in enumerate(groups) if start <= index < stop)
+    assert piece(book.chapters[0].id) != piece(book.appendices[0].id)
+    reader = PdfReader(paths[variant])
+    chapter = book.chapters[0].id
+    chapter_page = page_of(reader, chapter)
+    found = [link for link in links(reader) if len(link) == 4]
+    assert any(link[0] == page_of(reader, "toc") and link[3] == chapter_page for link in found)
+    appendix_first = page_of(reader, book.appendices[0].id)
+    assert any(link[0] >= appendix_first and link[2] == chapter and link[3] == chapter_page for link in found)
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_same_metadata_and_boxes(books, workers):
-    _, paths = books
-    single, parallel = PdfReader(paths["single"]), PdfReader(paths[workers])
+@slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_metadata_and_boxes(books, variant):
+    _, paths, _ = books
+    single, parallel = PdfReader(paths["single"]), PdfReader(paths[variant])
     assert dict(parallel.metadata) == dict(single.metadata)
     assert parallel.pdf_header == single.pdf_header
     assert parallel.trailer["/Root"].get("/Lang") == single.trailer["/Root"].get("/Lang")
@@ -109,14 +157,55 @@ def test_same_metadata_and_boxes(books, workers):
             assert [float(v) for v in a[box]] == [float(v) for v in b[box]]
 
 
-def test_pieces_start_on_right_hand_items(books):
-    book, _ = books
-    head, front, items, tail = split_html(book, single_pdf.render_html(book))
-    assert head.rstrip().endswith(">") and "<body" in head and 'id="toc"' in front
-    assert tail.strip() == "</body>\n</html>".strip()
-    # The article of the part stays with its part title; appendices are cut points.
-    assert [classes.split()[0] for classes, _, _ in items] == ["chapter", "part-title", "appendix", "appendix"]
-    assert "id=\"zhipu\"" in items[1][1]
+@slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_pages_cache_holds_the_folios(books, variant):
+    """cache_dir keeps each anchor's folio for the next build's page references."""
+    book, paths, _ = books
+    pages = json.loads((paths[variant].parent / f"cache-{variant}" / pdf_parallel.PAGES_CACHE).read_text())
+    reader = PdfReader(paths["single"])
+    opening = page_of(reader, book.chapters[0].id)
+    for ident in [s.id for s in book.sections()] + [f"part-{p.id}" for p in book.parts]:
+        assert pages[ident] == page_of(reader, ident) - opening + 1, ident
+
+
+@slow
+def test_pieces_and_glued_items(books):
+    book, _, _ = books
+    document = print_document(book)
+    assert document.whole() == render_html(book)
+    assert "<body" in document.head and document.head.rstrip().endswith(">")
+    assert 'id="toc"' in document.front and 'id="titlepage"' in document.front
+    assert document.tail.strip().endswith("</html>") and "<section" not in document.tail
+    # One item per part title and section, in reading order; each holds its own section.
+    expected = [s.id for s in book.chapters]
+    for part in book.parts:
+        expected += [f"part-{part.id}", *(s.id for s in part.sections)]
+    expected += [s.id for s in book.appendices]
+    assert [item.id for item in document.items] == expected
+    for item in document.items:
+        assert f'id="{item.id}"' in item.html
+    # Chapters, part titles and appendices start on a right-hand page; articles do not.
+    kinds = {s.id: s.kind for s in book.sections()}
+    for item in document.items:
+        assert item.recto == (kinds.get(item.id) != "article"), item.id
+        assert item.classes.split()[0] == ("part-title" if item.id.startswith("part-") else kinds[item.id])
+    articles = [i for i in document.items if not i.recto]
+    assert articles, "the fixture's part holds an article"
+    # Glued: an article stays with what precedes it (its part title); the input is left alone.
+    before = [(i.id, i.html) for i in document.items]
+    glued = glue_articles(document.items)
+    assert [(i.id, i.html) for i in document.items] == before
+    assert [i.id for i in glued] == [i.id for i in document.items if i.recto]
+    assert all(i.recto for i in glued)
+    assert "".join(i.html for i in glued) == "".join(i.html for i in document.items)
+    for part in book.parts:
+        title = next(i for i in glued if i.id == f"part-{part.id}")
+        for section in part.sections:
+            assert f'id="{section.id}"' in title.html
+    # A glued item carries the page references of what was glued to it.
+    marked = [type(i)(i.id, i.classes, i.html, i.recto, frozenset({f"ref-{i.id}"})) for i in document.items]
+    assert set().union(*(i.page_refs for i in glue_articles(marked))) == {f"ref-{i.id}" for i in document.items}
 
 
 def test_balance():
@@ -132,9 +221,25 @@ def test_balance():
             assert len(groups) <= parts
 
 
+@slow
 def test_pdfx_falls_back_to_single_pass(monkeypatch, books, tmp_path):
-    book, _ = books
+    book, _, _ = books
     calls = []
     monkeypatch.setattr(single_pdf, "write_pdf", lambda *a, **k: calls.append(k) or Path(a[1]))
-    write_pdf_parallel(book, tmp_path / "x.pdf", variant="pdfx")
+    write_pdf_parallel(book, tmp_path / "x.pdf", variant="pdfx", workers=2)
     assert calls and calls[0]["variant"] == "pdfx"
+
+
+@slow
+@pytest.mark.parametrize("mode, parallel", [("auto", False), ("off", False), ("on", True)])
+def test_write_book_pdf_goes_parallel_as_book_yaml_says(monkeypatch, books, tmp_path, mode, parallel):
+    """print.parallel: auto keeps a book as small as the fixture in one pass; on forces workers."""
+    book, _, _ = books
+    printing = dataclasses.replace(book.config.print, parallel=mode)
+    configured = dataclasses.replace(book, config=dataclasses.replace(book.config, print=printing))
+    calls = []
+    monkeypatch.setattr(pdf_parallel.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(single_pdf, "write_pdf", lambda *a, **k: calls.append("single") or Path(a[1]))
+    monkeypatch.setattr(pdf_parallel, "write_pdf_parallel", lambda *a, **k: calls.append(k["workers"]) or Path(a[1]))
+    write_book_pdf(configured, tmp_path / "x.pdf")
+    assert calls == ([4] if parallel else ["single"])

@@ -1,0 +1,46 @@
+"""Content-addressed cache entries that a crash cannot leave half-written.
+
+An entry is written to a temporary file and renamed into place, and carries the length
+and SHA-256 of its payload in a first line; a read that does not match is a miss (the
+entry is removed and rebuilt), so a truncated file never reaches a book.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+MAGIC = b"bookcache1"
+
+
+def key_of(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def read_entry(path: Path) -> bytes | None:
+    """The payload of a complete, intact entry; None (and the entry gone) otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    header, newline, payload = data.partition(b"\n")
+    fields = header.split(b" ")
+    if (newline and len(fields) == 3 and fields[0] == MAGIC and fields[1] == str(len(payload)).encode()
+            and fields[2] == hashlib.sha256(payload).hexdigest().encode()):
+        return payload
+    path.unlink(missing_ok=True)
+    return None
+
+
+def write_entry(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"%s %d %s\n" % (MAGIC, len(payload), hashlib.sha256(payload).hexdigest().encode())
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(header + payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

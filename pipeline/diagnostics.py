@@ -1,0 +1,145 @@
+"""Every problem a run finds, collected in one list: file, line, severity and a short code.
+
+Stages add to the list and go on; only the CLI prints it (sorted by file and line) and
+picks the exit code. A fatal condition that stops a stage is still a PipelineError.
+
+Each code has a default severity, and some errors are tolerated in a --draft build, where
+the writers fall back to a visible placeholder or plain text. That table is here, in one
+place, so that `check`, the build and the status report agree.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# code -> (severity, tolerated as a warning in --draft builds)
+CODES: dict[str, tuple[str, bool]] = {
+    # reading documents and book.yaml
+    "file-not-utf8": ("error", False),
+    "front-matter-missing": ("error", False),
+    "front-matter-unclosed": ("error", False),
+    "front-matter-yaml": ("error", False),
+    "front-matter-shape": ("error", False),
+    "config-unknown-key": ("warning", False),
+    "config-invalid": ("error", False),
+    # metadata
+    "meta-missing": ("error", False),
+    "meta-type": ("error", False),
+    "meta-unknown-key": ("warning", False),
+    "status-unknown": ("error", False),
+    "slug-unknown": ("warning", False),
+    "chapter-number-duplicate": ("error", False),
+    "release-not-final": ("error", False),
+    # length and structure
+    "word-count-mismatch": ("warning", False),
+    "anecdote-count-mismatch": ("warning", False),
+    "takeaways-missing": ("warning", False),
+    "references-missing": ("warning", False),
+    # ids and cross-references
+    "id-duplicate": ("warning", False),
+    "id-reserved": ("warning", False),
+    "link-unresolved": ("error", True),
+    "link-ambiguous": ("warning", False),
+    # images and diagrams
+    "image-missing": ("error", True),
+    "image-outside": ("error", True),
+    "image-remote": ("error", True),
+    "image-no-alt": ("error", True),
+    "diagram-attribute": ("error", True),
+    "diagram-render": ("error", True),
+    "diagram-too-wide": ("warning", False),
+    "diagram-png-fallback": ("warning", False),
+    # writers
+    "pdf-layout": ("warning", False),
+    "pdf-glyph-missing": ("warning", False),
+}
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user would type it: relative to the working folder when inside it."""
+    path = Path(path)
+    try:
+        return os.path.relpath(path) if path.is_absolute() and Path.cwd() in path.parents else str(path)
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str            # "error" | "warning"
+    code: str
+    message: str
+    file: Path | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def location(self) -> str:
+        if self.file is None:
+            return ""
+        shown = display_path(self.file)
+        return f"{shown}:{self.line}" if self.line else shown
+
+    def __str__(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.severity}: {self.message}" if where else f"{self.severity}: {self.message}"
+        text += f" [{self.code}]"
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def sort_key(self) -> tuple:
+        return (display_path(self.file) if self.file else "", self.line or 0, self.code, self.message)
+
+    def as_dict(self) -> dict:
+        return {"severity": self.severity, "code": self.code, "file": str(self.file) if self.file else None,
+                "line": self.line, "message": self.message, "hint": self.hint}
+
+
+class Diagnostics:
+    """The run's problems. `draft` turns the codes marked tolerable into warnings."""
+
+    def __init__(self, draft: bool = False):
+        self.draft = draft
+        self.items: list[Diagnostic] = []
+
+    def add(self, code: str, message: str, file: Path | str | None = None, line: int | None = None,
+            hint: str | None = None, severity: str | None = None) -> Diagnostic:
+        default, draft_ok = CODES[code]
+        severity = severity or default
+        if self.draft and draft_ok:
+            severity = "warning"
+        item = Diagnostic(severity, code, message, Path(file) if file is not None else None, line, hint)
+        self.items.append(item)
+        return item
+
+    def extend(self, items) -> None:
+        self.items.extend(items)
+
+    def tolerated(self, code: str) -> bool:
+        """Does this build go on past a problem of this code (with a placeholder)?"""
+        default, draft_ok = CODES[code]
+        return default == "warning" or (self.draft and draft_ok)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if not d.is_error]
+
+    def for_file(self, path: Path) -> list[Diagnostic]:
+        return [d for d in self.items if d.file == path]
+
+    def sorted(self) -> list[Diagnostic]:
+        unique = list(dict.fromkeys(self.items))
+        return sorted(unique, key=Diagnostic.sort_key)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)

@@ -1,0 +1,337 @@
+"""Ids and cross-references: fixed on the trees before any writer runs, as Sphinx does.
+
+Every id an author wrote survives (`{#id}` on headings, spans, divs, code and tables, and
+raw `<a id>` / `<a name>`); headings without one get a generated id. Ids are unique in the
+whole book: when two documents use the same id, the later one is renamed `<section>-<id>`
+and a warning names both places; links inside that document follow the rename.
+
+Links resolve to an id of the book, whatever form the author used:
+  #id                 this document first, then the whole book
+  file.md, file.md#id a document by its path, relative to the linking document
+  /stem#id, /stem/    Hugo style: the document whose file name (without extension) or
+                      front-matter `slug` is the last part of the path
+  chapter:6, chapter:6#id   a chapter by its number
+A heading can also be reached by the id pandoc, GitHub or Hugo would have derived from its
+text (#分析, #deepseek-v2效率的胜利), so links written for those tools keep working.
+Resolved links become `#<id>`; each writer maps that id to its own file or page.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from lxml import etree
+
+from pipeline.diagnostics import Diagnostics, display_path
+from pipeline.documents import Document
+from pipeline.tree import HEADING_TAGS, element, is_element, line_of, text_of, unwrap
+
+# Ids the writers give their own pages and furniture.
+WRITER_IDS = frozenset({"titlepage", "copyright", "toc", "cover", "takeaways", "references", "footnotes", "nav"})
+DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_CHAPTER = re.compile(r"^chapter:(\d+)$")
+_PANDOC_NOTE_ID = re.compile(r"^fn(ref)?\d+(-\d+)?$")
+
+
+@dataclass
+class DocumentIds:
+    document: Document
+    ids: dict[str, etree._Element] = field(default_factory=dict)   # final id -> element
+    renamed: dict[str, str] = field(default_factory=dict)          # id as written -> final id
+    aliases: dict[str, str] = field(default_factory=dict)          # derived heading ids -> final id
+
+    @property
+    def section_id(self) -> str:
+        return self.document.section_id
+
+    def lookup(self, fragment: str) -> str | None:
+        for candidate in (fragment, fragment.lower(), gfm_slug(fragment)):
+            for table in (self.ids, self.renamed, self.aliases):
+                if candidate in table:
+                    found = table[candidate]
+                    return found if isinstance(found, str) else candidate
+        return None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    kind: str                  # internal | external | unresolved
+    id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class BookIndex:
+    """Where every id of the book lives, and how links find it."""
+    documents: list[DocumentIds]
+    owner: dict[str, DocumentIds] = field(default_factory=dict)    # final id -> its document
+    titles: dict[str, str] = field(default_factory=dict)           # id -> text for an empty link
+    reserved: set[str] = field(default_factory=set)
+
+    def __post_init__(self):
+        self.by_path = {d.document.path.resolve(): d for d in self.documents}
+        self.by_name: dict[str, DocumentIds] = {}
+        for d in self.documents:
+            slug = d.document.meta.get("slug")
+            for name in (d.document.stem, slug if isinstance(slug, str) else None, d.section_id):
+                if name:
+                    self.by_name.setdefault(name.lower(), d)
+        self.by_number = {d.document.meta.get("chapter_number"): d for d in self.documents
+                          if d.document.kind == "chapter"}
+
+    def used(self, ident: str) -> bool:
+        return ident in self.owner or ident in self.reserved
+
+    def fresh(self, base: str, owner: DocumentIds | None = None) -> str:
+        """An id no element of the book has yet, claimed for `owner`'s document."""
+        ident, number = base, 2
+        while self.used(ident):
+            ident, number = f"{base}-{number}", number + 1
+        if owner is not None:
+            self.owner[ident] = owner
+        else:
+            self.reserved.add(ident)
+        return ident
+
+    # ------------------------------------------------------------ links
+
+    def resolve(self, href: str, here: DocumentIds) -> Resolution:
+        chapter = _CHAPTER.match(href.split("#", 1)[0])
+        if not chapter and (_SCHEME.match(href) or href.startswith("//")):
+            return Resolution("external")
+        path, _, fragment = href.partition("#")
+        path, fragment = unquote(path.split("?", 1)[0]), unquote(fragment)
+        if chapter:
+            target = self.by_number.get(int(chapter[1]))
+            if target is None:
+                return Resolution("unresolved", reason=f"the book has no chapter {chapter[1]}")
+        elif path:
+            target, reason = self._document_for(path, here)
+            if target is None:
+                return Resolution("unresolved", reason=reason)
+        else:
+            target = here
+        if not fragment:
+            return Resolution("internal", target.section_id)
+        found = target.lookup(fragment)
+        if found:
+            return Resolution("internal", found)
+        if not path and not chapter:
+            if fragment in self.owner:
+                return Resolution("internal", fragment)
+            elsewhere = {d.lookup(fragment) for d in self.documents if d is not here} - {None}
+            if len(elsewhere) == 1:
+                return Resolution("internal", elsewhere.pop())
+        if path or chapter:
+            where = "this document" if target is here else display_path(target.document.path)
+        else:
+            where = "the book"
+        return Resolution("unresolved", reason=f"no element of {where} has the id '{fragment}'")
+
+    def _document_for(self, path: str, here: DocumentIds) -> tuple[DocumentIds | None, str | None]:
+        if path.startswith("/"):
+            parts = [p for p in path.split("/") if p]
+            if parts and parts[-1].lower() in ("index", "_index", "index.md", "_index.md") and len(parts) > 1:
+                parts.pop()
+            name = _without_suffix(parts[-1]) if parts else ""
+            found = self.by_name.get(name.lower())
+            return (found, None) if found else (None, f"no document of the book is named '{name or path}'")
+        candidate = (here.document.path.parent / path).resolve()
+        if candidate in self.by_path:
+            return self.by_path[candidate], None
+        name = _without_suffix(Path(path.rstrip("/")).name)
+        if Path(path.rstrip("/")).suffix.lower() in ("", *DOCUMENT_SUFFIXES) and name.lower() in self.by_name:
+            return self.by_name[name.lower()], None
+        if candidate.is_file():
+            return None, f"'{path}' is a file, not a document of the book"
+        return None, f"no document of the book is at '{path}'"
+
+
+def _without_suffix(name: str) -> str:
+    for suffix in DOCUMENT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+# ------------------------------------------------------------------ derived heading ids
+
+def pandoc_slug(text: str) -> str:
+    """pandoc's auto_identifiers: alphanumerics, _ - . kept, spaces to -, lower case, from the first letter."""
+    kept = "".join(c for c in text if c.isalnum() or c in "_-. \n").lower()
+    kept = re.sub(r"\s+", "-", kept.strip())
+    match = re.search(r"[^\W\d_]", kept)
+    return kept[match.start():] if match else ""
+
+
+def gfm_slug(text: str) -> str:
+    """GitHub's (and Hugo's default) heading anchors: lower case, punctuation dropped, spaces to -."""
+    kept = "".join(c for c in text.lower() if c.isalnum() or c in "-_ " or unicodedata.category(c) == "Mn")
+    return kept.replace(" ", "-")
+
+
+# ------------------------------------------------------------------ assigning ids
+
+def assign_ids(documents: list[Document], part_ids: list[str], diagnostics: Diagnostics) -> BookIndex:
+    """Fix every id of every document's tree; return the index links resolve against."""
+    index = BookIndex([DocumentIds(d) for d in documents])
+    section_ids = {d.section_id for d in documents} | set(part_ids)
+    index.reserved = set(WRITER_IDS) | section_ids | {f"{s}-title" for s in section_ids}
+    first_place: dict[str, tuple[Path, int | None]] = {}
+    for entry in index.documents:
+        doc = entry.document
+        index.owner[doc.section_id] = entry
+        _drop_title_heading(entry)
+        _namespace_notes(entry)
+        for node in list(doc.tree.iter()):
+            if not is_element(node):
+                continue
+            if node.tag == "a" and node.get("name") and not node.get("id"):
+                node.set("id", node.attrib.pop("name"))
+            written = node.get("id")
+            if not written:
+                continue
+            _place_author_id(index, entry, node, written, first_place, diagnostics)
+        _generate_heading_ids(index, entry)
+    return index
+
+
+def _drop_title_heading(entry: DocumentIds) -> None:
+    """A leading h1 repeats the document's title, which the writers set from the metadata;
+    an id on it names the document itself."""
+    tree = entry.document.tree
+    first = next((n for n in tree if is_element(n)), None)
+    if first is not None and first.tag == "h1" and not (tree.text or "").strip():
+        if first.get("id"):
+            entry.aliases[first.get("id")] = entry.section_id
+        tree.remove(first)
+
+
+def _namespace_notes(entry: DocumentIds) -> None:
+    """pandoc numbers notes fn1, fn2 in every document; the book needs them apart."""
+    tree, prefix = entry.document.tree, entry.section_id
+    notes = [n for n in tree.iter() if is_element(n) and "footnotes" in (n.get("class") or "").split()]
+    noterefs = [n for n in tree.iter("a") if {"footnote-ref", "footnote-back"} & set((n.get("class") or "").split())]
+    for node in notes + [li for n in notes for li in n.iter("li")] + noterefs:
+        ident = node.get("id")
+        if ident and (ident == "footnotes" or _PANDOC_NOTE_ID.match(ident)):
+            node.set("id", f"{prefix}-{ident}")
+    for link in noterefs:
+        href = link.get("href", "")
+        if href.startswith("#") and _PANDOC_NOTE_ID.match(href[1:]):
+            link.set("href", f"#{prefix}-{href[1:]}")
+    for node in notes + noterefs + [li for n in notes for li in n.iter("li")]:
+        if node.get("id"):
+            index_claim = node.get("id")
+            entry.ids[index_claim] = node
+
+
+def _place_author_id(index: BookIndex, entry: DocumentIds, node, written: str,
+                     first_place: dict, diagnostics: Diagnostics) -> None:
+    if entry.ids.get(written) is node:
+        index.owner[written] = entry     # a note id placed by _namespace_notes
+        return
+    doc = entry.document
+    line = line_of(node) or doc.line_containing(written)
+    ident = re.sub(r"\s+", "-", written.strip()) or "id"
+    if ident in index.reserved:
+        final = index.fresh(f"{entry.section_id}-{ident}", entry)
+        diagnostics.add("id-reserved", f"the id '{written}' is one the book uses for its own pages; "
+                        f"it becomes '{final}' here.", doc.path, line, "Choose another id.")
+    elif ident in entry.ids or index.owner.get(ident) is entry:
+        final = index.fresh(f"{ident}-2", entry)
+        first = first_place.get(ident, (doc.path, None))[1]
+        diagnostics.add("id-duplicate", f"the id '{written}' is used twice in this document"
+                        + (f" (first on line {first})" if first else "") + f"; the second becomes '{final}'.",
+                        doc.path, line, "Give every element its own id.")
+    elif ident in index.owner:
+        final = index.fresh(f"{entry.section_id}-{ident}", entry)
+        other_path, other_line = first_place[ident]
+        where = display_path(other_path) + (f":{other_line}" if other_line else "")
+        diagnostics.add("id-duplicate", f"the id '{written}' is also used in {where}; here it becomes "
+                        f"'{final}', and links from other documents to #{written} go to {where}.",
+                        doc.path, line, "Rename one of them, or link with the file name (file.md#id).")
+    else:
+        final = ident
+        index.owner[final] = entry
+        first_place[final] = (doc.path, line)
+    node.set("id", final)
+    entry.ids[final] = node
+    if final != written:
+        entry.renamed.setdefault(written, final)
+    if node.tag in HEADING_TAGS:
+        index.titles[final] = text_of(node)
+
+
+def _generate_heading_ids(index: BookIndex, entry: DocumentIds) -> None:
+    counters = [0] * 6
+    seen: dict[str, int] = {}
+    for node in entry.document.tree.iter(*HEADING_TAGS):
+        level = int(node.tag[1])
+        counters[level - 1] += 1
+        counters[level:] = [0] * (6 - level)
+        if not node.get("id"):
+            numbers = "-".join(str(c) for c in counters[1:level]) or str(counters[0])
+            ident = index.fresh(f"{entry.section_id}-s{numbers}", entry)
+            node.set("id", ident)
+            entry.ids[ident] = node
+        ident, text = node.get("id"), text_of(node)
+        index.titles.setdefault(ident, text)
+        for slug in dict.fromkeys((pandoc_slug(text), gfm_slug(text))):
+            if not slug:
+                continue
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            entry.aliases.setdefault(slug if count == 0 else f"{slug}-{count}", ident)
+
+
+# ------------------------------------------------------------------ rewriting links
+
+PAGE_CLASS = "page"
+
+
+def link_documents(index: BookIndex, diagnostics: Diagnostics) -> None:
+    """Resolve every link of the book to `#<id>`; an unresolvable one is a diagnostic and
+    becomes plain text (the build stops on it unless it is a draft)."""
+    for entry in index.documents:
+        doc = entry.document
+        for link in list(doc.tree.iter("a")):
+            href = link.get("href")
+            if href is None or href == "":
+                continue
+            resolution = index.resolve(href, entry)
+            if resolution.kind == "internal":
+                link.set("href", f"#{resolution.id}")
+            elif resolution.kind == "unresolved":
+                diagnostics.add("link-unresolved", f"the link '{href}' leads nowhere: {resolution.reason}.",
+                                doc.path, line_of(link) or doc.line_containing(href),
+                                "Fix the target (an id, file.md#id, /stem#id or chapter:N), "
+                                "or build with --draft to print it as plain text.")
+                _as_plain_text(link)
+
+
+def _as_plain_text(link: etree._Element) -> None:
+    if not len(link) and not (link.text or "").strip():
+        link.text = link.get("href")
+    span = element("span", {"class": "link-unresolved"})
+    link.addprevious(span)
+    span.tail, link.tail = link.tail, None    # moving an element moves its tail with it
+    span.append(link)
+    unwrap(link)
+
+
+def fill_empty_links(trees, titles: dict[str, str]) -> None:
+    """`[](#id)` takes the text of what it points at (a heading, a figure, a chapter's title);
+    page references keep their text empty: the PDF prints the page, the EPUB the title."""
+    for tree in trees:
+        for link in tree.iter("a"):
+            href = link.get("href") or ""
+            if not href.startswith("#") or len(link) or (link.text or "").strip():
+                continue
+            title = titles.get(href[1:])
+            if title is not None and PAGE_CLASS not in (link.get("class") or "").split():
+                link.text = title
