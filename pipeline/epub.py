@@ -26,7 +26,8 @@ from pipeline.cover import cover_alt, cover_image
 from pipeline.errors import PipelineError
 from pipeline.fonts import SANS_BOLD, SERIF_BOLD, SERIF_REGULAR, FontFace, subset_font
 from pipeline.fsutil import atomic_output
-from pipeline.tree import is_element, writer_copy
+from pipeline.transforms import transform, writer_tree
+from pipeline.tree import is_element
 from pipeline.xref import PAGE_CLASS
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -137,41 +138,50 @@ def _text_alternative(img) -> str | None:
     return text or None
 
 
-def convert_body(section: Section, book: Book, layout: Layout) -> BodyResult:
-    """The section's tree -> XHTML: links to pages, images to the package, tables with scopes."""
-    here = layout.files[section.id]
-    result = BodyResult("")
-    root = writer_copy(section.body)
-    section_ids = {s.id for s in book.sections()} | {p.id for p in book.parts}
+@transform("epub", order=10)
+def link_to_pages(root, context) -> None:
+    """`#id` -> the page that holds it; an empty page reference reads as its target's title."""
     for link in root.iter("a"):
         href = link.get("href", "")
-        if href.startswith("#") and len(href) > 1:
-            resolved = resolve_link(href[1:], here, layout, section_ids)
-            if resolved is None:
-                raise PipelineError(f"a link points at #{href[1:]}, which no section of the book holds.",
-                                    file=section.source or section.id,
-                                    hint="Fix the link target or the heading id it refers to.")
-            link.set("href", resolved)
-            if PAGE_CLASS in (link.get("class") or "").split() and not len(link) and not (link.text or "").strip():
-                link.text = book.titles.get(href[1:], "")    # a reflowable book has no page numbers
+        if not (href.startswith("#") and len(href) > 1):
+            continue
+        resolved = resolve_link(href[1:], context.here, context.layout, context.section_ids)
+        if resolved is None:
+            raise PipelineError(f"a link points at #{href[1:]}, which no section of the book holds.",
+                                file=context.section.source or context.section.id,
+                                hint="Fix the link target or the heading id it refers to.")
+        link.set("href", resolved)
+        if PAGE_CLASS in (link.get("class") or "").split() and not len(link) and not (link.text or "").strip():
+            link.text = context.book.titles.get(href[1:], "")    # a reflowable book has no page numbers
+
+
+@transform("epub", order=20)
+def package_images(root, context) -> None:
+    """Images point at their file in the package; `context.images` collects what to pack."""
     for img in root.iter("img"):
         src = img.get("src", "")
-        asset = book.asset_for(src)
+        asset = context.book.asset_for(src)
         if asset is None:
-            raise PipelineError(f"the image {src} is not among the book's assets.", file=section.source or section.id,
+            raise PipelineError(f"the image {src} is not among the book's assets.",
+                                file=context.section.source or context.section.id,
                                 hint="Images must be local files the assemble stage collected.")
         name = package_image_name(asset.href)
-        result.images[asset.href] = name
-        img.set("src", posixpath.relpath(name, posixpath.dirname(here)))
-        if img.get("alt") is None:
+        context.images[asset.href] = name
+        img.set("src", posixpath.relpath(name, posixpath.dirname(context.here)))
+        if not img.get("alt"):
             alt = _text_alternative(img)
             if alt is None:
-                raise PipelineError(f"the image {src} has no text alternative.", file=section.source or section.id,
+                raise PipelineError(f"the image {src} has no text alternative.",
+                                    file=context.section.source or context.section.id,
                                     hint="Give the image alt text or a caption.")
             img.set("alt", alt)
-    for th in root.iter("th"):
-        if th.get("scope") is None:
-            th.set("scope", "col" if next(iter(th.iterancestors("thead")), None) is not None else "row")
+
+
+def convert_body(section: Section, book: Book, layout: Layout) -> BodyResult:
+    """The section's tree -> XHTML, through the EPUB's transforms."""
+    result = BodyResult("")
+    root = writer_tree("epub", book, section, layout=layout, here=layout.files[section.id], images=result.images,
+                       section_ids={s.id for s in book.sections()} | {p.id for p in book.parts})
     parts = [escape(root.text or "", quote=False)]
     parts += [etree.tostring(child, method="xml", encoding="unicode", with_tail=True) for child in root]
     result.xml = "".join(parts)

@@ -28,7 +28,8 @@ from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output
-from pipeline.tree import line_of, to_html, visible_strings, writer_copy
+from pipeline.transforms import transform, writer_tree
+from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import typeset_inline, typeset_tree
 from pipeline.xref import PAGE_CLASS
 
@@ -441,30 +442,15 @@ def _section_item(book: Book, section: Section, options: Options, typeset: bool,
 
 def section_tree(book: Book, section: Section, options: Options, typeset: bool = True,
                  pages: dict[str, int] | None = None):
-    """The section body as a print tree: local image URIs, landscape figures, page references, clreq."""
-    root = writer_copy(section.body)
-    if options.pdfx:
-        strip_emoji_tree(root)
-    resolve_images(root, book, section)
-    mark_landscape(root, {f.id for f in section.figures if f.placement == "landscape"})
-    mark_page_references(root, pages)
-    if typeset:
-        typeset_tree(root)
-    return root
+    """The section body as a print tree, through the PDF's transforms."""
+    return writer_tree("pdf", book, section, options=options, typeset=typeset, pages=pages)
 
 
-def mark_page_references(root, pages: dict[str, int] | None) -> None:
-    """`[](#id){.page}` prints 第 N 页 (print.css); a link with text of its own adds （第 N 页）."""
-    for link in root.iter("a"):
-        if PAGE_CLASS not in (link.get("class") or "").split():
-            continue
-        if len(link) or (link.text or "").strip():
-            link.set("class", link.get("class") + " page-with-text")
-        if pages is not None:
-            link.set("data-page", str(pages.get((link.get("href") or "#")[1:], "?")))
-
-
-def strip_emoji_tree(root) -> None:
+@transform("pdf", order=10)
+def strip_emoji_tree(root, context) -> None:
+    """PDF/X takes no RGB bitmaps: emoji become a text mark."""
+    if not context.options.pdfx:
+        return
     for node in root.iter():
         if not isinstance(node.tag, str):
             continue
@@ -474,13 +460,10 @@ def strip_emoji_tree(root) -> None:
                 setattr(node, attr, _strip_emoji(value))
 
 
-def _strip_emoji(text: str) -> str:
-    text = EMOJI.sub(lambda m: EMOJI_TEXT_MARK if m.group(0) not in ("\u200D", "\uFE0F") else "", text)
-    return re.sub(EMOJI_TEXT_MARK + "+", EMOJI_TEXT_MARK, text)
-
-
-def resolve_images(root: etree._Element, book: Book, section: Section) -> None:
+@transform("pdf", order=20)
+def resolve_images(root, context) -> None:
     """Point every <img> at its asset file; refuse remote images (placeholders in --draft)."""
+    book, section = context.book, context.section
     for img in root.iter("img"):
         src = img.get("src") or ""
         if REMOTE.match(src) and not src.startswith("data:"):
@@ -497,16 +480,10 @@ def resolve_images(root: etree._Element, book: Book, section: Section) -> None:
         img.set("src", asset.path.resolve().as_uri())
 
 
-def _replace_with_placeholder(img: etree._Element, text: str) -> None:
-    box = etree.Element("span")
-    box.set("class", "remote-placeholder")
-    box.text = text
-    box.tail = img.tail
-    img.getparent().replace(img, box)
-
-
-def mark_landscape(root: etree._Element, figure_ids: set[str]) -> None:
+@transform("pdf", order=30)
+def mark_landscape(root, context) -> None:
     """Wrap landscape figures in the rotated box print.css turns a quarter."""
+    figure_ids = {f.id for f in context.section.figures if f.placement == "landscape"}
     if not figure_ids:
         return
     for figure in root.iter("figure"):
@@ -519,6 +496,39 @@ def mark_landscape(root: etree._Element, figure_ids: set[str]) -> None:
         for child in list(figure)[:-1]:
             box.append(child)
         box.text, figure.text = figure.text, None
+
+
+@transform("pdf", order=40)
+def mark_page_references(root, context) -> None:
+    """`[](#id){.page}` prints 第 N 页 (print.css); a link with text of its own adds （第 N 页）.
+    With known pages (the parallel writer), the number is written in."""
+    for link in root.iter("a"):
+        if PAGE_CLASS not in (link.get("class") or "").split():
+            continue
+        if len(link) or (link.text or "").strip():
+            link.set("class", link.get("class") + " page-with-text")
+        if context.pages is not None:
+            link.set("data-page", str(context.pages.get((link.get("href") or "#")[1:], "?")))
+
+
+@transform("pdf", order=90)
+def typeset(root, context) -> None:
+    """clreq typography last, on the final text (pipeline/typeset.py)."""
+    if context.typeset:
+        typeset_tree(root)
+
+
+def _strip_emoji(text: str) -> str:
+    text = EMOJI.sub(lambda m: EMOJI_TEXT_MARK if m.group(0) not in ("\u200D", "\uFE0F") else "", text)
+    return re.sub(EMOJI_TEXT_MARK + "+", EMOJI_TEXT_MARK, text)
+
+
+def _replace_with_placeholder(img: etree._Element, text: str) -> None:
+    box = etree.Element("span")
+    box.set("class", "remote-placeholder")
+    box.text = text
+    box.tail = img.tail
+    img.getparent().replace(img, box)
 
 
 # ---------------------------------------------------------------- helpers

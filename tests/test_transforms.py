@@ -1,0 +1,32 @@
+"""Writer-scoped transforms: each writer runs its own on a copy; the Book's trees never change."""
+from lxml import etree
+
+from conftest import BOOKS
+from pipeline import epub, pdf  # noqa: F401 - importing the writers registers their transforms
+from pipeline.book import Book, Section
+from pipeline.config import load_config
+from pipeline.transforms import transforms_for, writer_tree
+from pipeline.tree import parse_html
+
+
+def names(writer):
+    return [f.__name__ for f in transforms_for(writer)]
+
+
+def test_each_writer_has_its_own_transforms_in_order():
+    assert names("pdf") == ["strip_emoji_tree", "resolve_images", "mark_landscape", "mark_page_references",
+                            "typeset"]
+    assert names("epub") == ["link_to_pages", "package_images"]
+    assert "typeset" not in names("epub")
+
+
+def test_pdf_transforms_work_on_a_copy():
+    body = parse_html('<p data-line="3">使用GPT-4模型，见<a class="page" href="#x"></a>。</p>')
+    before = etree.tostring(body)
+    section = Section(id="ch01", kind="chapter", title="一", body=body)
+    book = Book(config=load_config(BOOKS / "mini"), chapters=[section], parts=[], appendices=[], assets=[])
+    printed = writer_tree("pdf", book, section, options=pdf.resolve_options(book, None, None), typeset=True,
+                          pages={"x": 7})
+    html = etree.tostring(printed, encoding="unicode")
+    assert 'class="autospace"' in html and 'data-page="7"' in html and "data-line" not in html
+    assert etree.tostring(body) == before
