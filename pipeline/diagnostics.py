@@ -65,6 +65,14 @@ def display_path(path: Path | str) -> str:
         return str(path)
 
 
+def location(file: Path | None, line: int | None) -> str:
+    """`file:line` as messages show it; empty without a file."""
+    if file is None:
+        return ""
+    shown = display_path(file)
+    return f"{shown}:{line}" if line else shown
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     severity: str            # "error" | "warning"
@@ -79,10 +87,7 @@ class Diagnostic:
         return self.severity == "error"
 
     def location(self) -> str:
-        if self.file is None:
-            return ""
-        shown = display_path(self.file)
-        return f"{shown}:{self.line}" if self.line else shown
+        return location(self.file, self.line)
 
     def __str__(self) -> str:
         where = self.location()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.diagnostics import display_path
+from pipeline.diagnostics import location
 
 
 class PipelineError(Exception):
@@ -21,14 +21,8 @@ class PipelineError(Exception):
         self.line = line
         self.hint = hint
 
-    def location(self) -> str:
-        if self.file is None:
-            return ""
-        shown = display_path(self.file)
-        return f"{shown}:{self.line}" if self.line else shown
-
     def __str__(self) -> str:
-        where = self.location()
+        where = location(self.file, self.line)
         text = f"{where}: {self.what}" if where else self.what
         if self.hint:
             text += f" {self.hint}"

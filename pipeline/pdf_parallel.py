@@ -366,8 +366,7 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
 
 def merge(paths: list[Path], out_path: Path) -> None:
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import (ArrayObject, DictionaryObject, Fit, NameObject, NumberObject,
-                               TextStringObject)
+    from pypdf.generic import ArrayObject, DictionaryObject, Fit, NameObject, TextStringObject
 
     readers = [PdfReader(str(p)) for p in paths]
     writer = PdfWriter()

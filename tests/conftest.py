@@ -27,3 +27,17 @@ def mini(tmp_path) -> Path:
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd or ROOT, capture_output=True,
                           text=True, encoding="utf-8", timeout=600)
+
+
+@pytest.fixture(scope="session")
+def mini_book(tmp_path_factory):
+    """The mini book built once for the writer tests (diagrams rendered, no problems). Tests must not
+    change it: writers work on copies, and a test that needs another book builds its own."""
+    from pipeline.build import build_book
+    from pipeline.config import load_config
+    from pipeline.diagnostics import Diagnostics
+    root = copy_book("mini", tmp_path_factory.mktemp("book"))
+    diagnostics = Diagnostics()
+    built = build_book(load_config(root), out_dir=tmp_path_factory.mktemp("build"), diagnostics=diagnostics)
+    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
+    return built

@@ -18,11 +18,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from lxml import etree
 
-from conftest import copy_book
 from pipeline import epub as epub_writer
-from pipeline.build import build_book
-from pipeline.config import load_config
-from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fonts import FontFace, SANS_BOLD, SERIF_BOLD, SERIF_REGULAR, source_path
 from pipeline.tree import parse_html
@@ -41,12 +37,8 @@ PNG_ALT = "一张测试用的示意图：三个色块"
 
 
 @pytest.fixture(scope="session")
-def book(tmp_path_factory):
-    root = copy_book("mini", tmp_path_factory.mktemp("book"))
-    diagnostics = Diagnostics()
-    built = build_book(load_config(root), out_dir=tmp_path_factory.mktemp("assemble"), diagnostics=diagnostics)
-    assert not diagnostics.errors, diagnostics.errors
-    return built
+def book(mini_book):
+    return mini_book
 
 
 @pytest.fixture(scope="session")

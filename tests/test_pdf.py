@@ -19,9 +19,8 @@ from PIL import Image
 from pypdf import PdfReader
 from weasyprint import HTML
 
-from conftest import ROOT, copy_book
-from pipeline.build import build_book
-from pipeline.config import length_mm, load_config
+from conftest import ROOT
+from pipeline.config import length_mm
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.pdf import (SafeFetcher, allowed_roots, check_fonts, render_html, resolve_options, toc_entries,
@@ -41,12 +40,8 @@ FINAL_CHAPTER = "ch02"      # ch2.md: status final
 
 
 @pytest.fixture(scope="session")
-def book(tmp_path_factory):
-    root = copy_book("mini", tmp_path_factory.mktemp("book"))
-    diagnostics = Diagnostics()
-    built = build_book(load_config(root), out_dir=tmp_path_factory.mktemp("build"), diagnostics=diagnostics)
-    assert not diagnostics.errors, diagnostics.errors
-    return built
+def book(mini_book):
+    return mini_book
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 from lxml import etree
 
 from conftest import BOOKS
-from pipeline import epub, pdf  # noqa: F401 - importing the writers registers their transforms
+import pipeline.epub  # noqa: F401  (importing a writer registers its transforms)
+from pipeline import pdf
 from pipeline.book import Book, Section
 from pipeline.config import load_config
 from pipeline.transforms import transforms_for, writer_tree
