@@ -12,14 +12,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
 
 from pipeline.config import BookConfig
-from pipeline.diagnostics import Diagnostic, Diagnostics
+from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
 from pipeline.measure import Measurement, measure
 from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
+from pipeline.resources import check_image_file, confine
+from pipeline.sanitize import sanitize
 from pipeline.text import slugify_ascii
 from pipeline.tree import line_of
 from pipeline.xref import BookIndex, assign_ids, link_documents
@@ -138,10 +139,10 @@ def check_schema(doc: Document, statuses: tuple[str, ...], diagnostics: Diagnost
             continue
         is_valid, description = rule
         if not is_valid(value):
-            diagnostics.add("meta-type", f"'{key}' is {value!r}, which is not {description}.", doc.path, line,
+            diagnostics.add("meta-type", f"'{key}' is {shown(value)}, which is not {description}.", doc.path, line,
                             f"Write {key} as {description}.")
     if "status" in doc.meta and doc.meta["status"] not in statuses:
-        diagnostics.add("status-unknown", f"unknown status {doc.meta['status']!r}.", doc.path,
+        diagnostics.add("status-unknown", f"unknown status {shown(doc.meta['status'])}.", doc.path,
                         doc.key_lines.get("status"), f"Use one of: {', '.join(statuses)}.")
 
 
@@ -217,23 +218,25 @@ class ImageSource:
     reason: str = ""
 
 
-def image_source(src: str, doc: Document, root: Path) -> ImageSource:
-    """Where an image's file is, or why the book cannot use it."""
+def image_source(src: str, doc: Document, root: Path, max_pixels: float | None = None) -> ImageSource:
+    """Where an image's file is, or why the book cannot use it (pipeline.resources decides)."""
     if src.startswith("data:"):
         return ImageSource(None, "image-remote", f"the image is embedded as a data: URL ({src[:40]}…)")
     if _REMOTE.match(src):
         return ImageSource(None, "image-remote", f"the image {src} is remote, and a build fetches nothing")
-    relative = unquote(src.split("#", 1)[0].split("?", 1)[0])
     # Root-relative paths (Hugo's static files) start at the manuscript folder.
-    base = root if relative.startswith("/") else doc.path.parent
-    path = (base / relative.lstrip("/")).resolve()
-    if not path.is_relative_to(root.resolve()):
-        return ImageSource(None, "image-outside", f"the image {src} is outside the manuscript folder")
-    if not path.is_file():
-        return ImageSource(None, "image-missing", f"the image {src} does not exist")
-    if path.suffix.lower() not in IMAGE_TYPES:
+    relative = src.lstrip("/") if src.startswith("/") else src
+    verdict = confine(relative, root if src.startswith("/") else doc.path.parent, [root])
+    if not verdict:
+        code = "image-outside" if "outside" in verdict.reason else "image-missing"
+        return ImageSource(None, code, f"the image {verdict.reason}")
+    if verdict.path.suffix.lower() not in IMAGE_TYPES:
         return ImageSource(None, "image-missing", f"the image {src} is not a PNG, JPEG, GIF, WebP or SVG file")
-    return ImageSource(path)
+    if max_pixels is not None:
+        checked = check_image_file(verdict.path, int(max_pixels))
+        if not checked.ok:
+            return ImageSource(None, checked.code, f"the image {src} cannot go into the book: {checked.reason}")
+    return ImageSource(verdict.path)
 
 
 def has_description(img) -> bool:
@@ -244,16 +247,24 @@ def has_description(img) -> bool:
     return caption is not None and bool("".join(caption.itertext()).strip())
 
 
-def check_images(doc: Document, root: Path, diagnostics: Diagnostics) -> None:
+IMAGE_HINTS = {
+    "image-remote": "Download it into the manuscript folder and refer to the local file, or build with --draft "
+                    "to get a placeholder.",
+    "image-missing": "Put the image in the manuscript folder and use a path relative to the document.",
+    "image-outside": "Copy the image into the manuscript folder (a symlink out of it does not count).",
+    "image-invalid": "Open and save the image again with an image editor, or replace it.",
+    "image-too-large": "Scale it down (300 dpi at the printed size is plenty), or raise check.max_image_pixels.",
+    "image-unsafe": "Save the SVG without scripts and without links to other files (embed what it shows).",
+}
+
+
+def check_images(doc: Document, config: BookConfig, diagnostics: Diagnostics) -> None:
     for img in doc.tree.iter("img"):
         src = img.get("src") or ""
-        found = image_source(src, doc, root)
+        found = image_source(src, doc, config.root, config.check.max_image_pixels)
         line = line_of(img) or doc.line_containing(src)
         if found.path is None:
-            hint = ("Download it into the manuscript folder and refer to the local file, or build with --draft "
-                    "to get a placeholder." if found.code == "image-remote"
-                    else "Put the image in the manuscript folder and use a path relative to the document.")
-            diagnostics.add(found.code, found.reason + ".", doc.path, line, hint)
+            diagnostics.add(found.code, found.reason + ".", doc.path, line, IMAGE_HINTS[found.code])
         if not has_description(img):
             diagnostics.add("image-no-alt", f"the image {src} has no text alternative.", doc.path, line,
                             "Describe it: ![这张图展示了…](file.png), or give it a caption.")
@@ -287,6 +298,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     reports = []
     for doc, tree in zip(documents, trees):
         doc.tree = tree
+        sanitize(doc, diagnostics)
         m = measure(tree)
         check_schema(doc, config.check.statuses, diagnostics)
         check_slugs(doc, registry, diagnostics)
@@ -298,7 +310,12 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics)
     link_documents(index, diagnostics)
     for doc in documents:
-        check_images(doc, config.root, diagnostics)
+        check_images(doc, config, diagnostics)
+    from pipeline.cover import cover_problem
+    problem = cover_problem(config)
+    if problem:
+        diagnostics.add("config-invalid", problem + ".", config.path, None,
+                        "Point epub.cover at a PNG or JPEG file inside the manuscript folder, or set it to null.")
     report = CheckReport(config, reports, index, diagnostics)
     if release:
         release_gate(report)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
+import signal
 import sys
 from pathlib import Path
+
 
 from pipeline.diagnostics import Diagnostics, display_path
 from pipeline.errors import BuildStopped, PipelineError
@@ -64,11 +67,20 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every `finally` cleans up as for Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     reporter = Reporter(quiet=args.quiet)
     _route_stage_warnings(args.quiet)
     diagnostics = Diagnostics(draft=getattr(args, "draft", False))
+    previous = signal.signal(signal.SIGTERM, _terminate)
     fatal, code = None, 0
     try:
         code = COMMANDS[args.command](args, reporter, diagnostics)
@@ -77,9 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         reporter.say(f"stopped after the {stopped.stage} stage; the last complete outputs were left in place")
     except PipelineError as error:
         fatal, code = error, EXIT_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted; the last complete outputs were left in place.", file=sys.stderr)
-        return 130
+    except OSError as error:
+        fatal, code = os_error(error), EXIT_ERROR
+    except (KeyboardInterrupt, Terminated) as stop:
+        print(f"error: {'interrupted' if isinstance(stop, KeyboardInterrupt) else 'terminated'}; the last "
+              "complete outputs were left in place.", file=sys.stderr)
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.command != "status":
         print_diagnostics(diagnostics, quiet=args.quiet)
     if fatal is not None:
@@ -87,6 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     if diagnostics.errors and code == 0:
         code = EXIT_ERROR
     return code
+
+
+def os_error(error: OSError) -> PipelineError:
+    """What the machine refused, said as what to do about it."""
+    what = error.strerror or str(error)
+    hints = {errno.ENOSPC: "The disk is full: free some space and build again.",
+             errno.EDQUOT: "The disk quota is used up: free some space and build again.",
+             errno.EROFS: "That folder is read-only: build into another one with --out.",
+             errno.EACCES: "You may not write there: build into another folder with --out.",
+             errno.EPERM: "You may not write there: build into another folder with --out.",
+             errno.ENOTDIR: "A path that should be a folder is a file: check --out and --manuscript.",
+             errno.EISDIR: "A path that should be a file is a folder."}
+    hint = hints.get(error.errno, "Check the file and the disk, then build again.")
+    return PipelineError(f"{what}; the last complete outputs were left in place.",
+                         file=error.filename, hint=hint)
 
 
 def print_diagnostics(diagnostics: Diagnostics, *, quiet: bool = False) -> None:
@@ -114,9 +146,10 @@ def _route_stage_warnings(quiet: bool) -> None:
 def cmd_check(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.check import check_manuscript, fix_counts
     from pipeline.config import load_config
+    from pipeline.fsutil import prepare_output_folder
 
     config = load_config(args.manuscript, diagnostics)
-    cache = args.out / "cache"
+    cache = prepare_output_folder(args.out) / "cache"
     report = check_manuscript(config, diagnostics, cache, release=args.release)
     if args.fix_counts:
         changed = fix_counts(report)
@@ -144,10 +177,11 @@ def cmd_status(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
 
     from pipeline.check import check_manuscript
     from pipeline.config import load_config
+    from pipeline.fsutil import prepare_output_folder
     from pipeline.status import build_status, measure_history, print_table, write_status_files
 
     config = load_config(args.manuscript, diagnostics)
-    report = check_manuscript(config, diagnostics, args.out / "cache")
+    report = check_manuscript(config, diagnostics, prepare_output_folder(args.out) / "cache")
     summary = build_status(report, dt.date.today())
     if args.history:
         summary.history = measure_history(config.root, [d.document.path for d in report.documents],
@@ -168,8 +202,10 @@ def cmd_diagrams(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.build import render_manuscript_diagrams
     from pipeline.check import check_manuscript
     from pipeline.config import load_config
-    report = check_manuscript(load_config(args.manuscript, diagnostics), diagnostics, args.out / "cache")
-    rendered = render_manuscript_diagrams(report, args.out, reporter=reporter)
+    from pipeline.fsutil import build_lock
+    with build_lock(args.out):
+        report = check_manuscript(load_config(args.manuscript, diagnostics), diagnostics, args.out / "cache")
+        rendered = render_manuscript_diagrams(report, args.out, reporter=reporter)
     count = sum(len(diagrams) for diagrams in rendered.values())
     reporter.say(f"{count} diagram(s) ready in {display_path(args.out / 'cache' / 'diagrams')}")
     return 0
@@ -177,41 +213,51 @@ def cmd_diagrams(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
 
 def cmd_assemble(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.build import write_book_html
-    book = _book(args, reporter, diagnostics)
-    reporter.say(f"wrote {display_path(write_book_html(book, args.out / 'book.html'))}")
+    from pipeline.fsutil import build_lock
+    with build_lock(args.out):
+        book = _book(args, reporter, diagnostics)
+        reporter.say(f"wrote {display_path(write_book_html(book, args.out / 'book.html'))}")
     return 0
 
 
-def _write_epub(book, args, reporter: Reporter) -> None:
+def _write_epub(book, args, reporter: Reporter, target: Path) -> None:
     from pipeline.epub import progress_total, write_epub
     with reporter.bar("writing the EPUB", progress_total(book)) as advance:
-        path = write_epub(book, args.out / "book.epub", cache_dir=args.out / "cache", progress=advance)
-    reporter.say(f"wrote {display_path(path)}")
+        write_epub(book, target, cache_dir=args.out / "cache", progress=advance)
 
 
-def _write_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics) -> None:
+def _write_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:
     from pipeline.pdf_parallel import write_book_pdf
     with reporter.bar("laying out the PDF", 3) as advance:
-        path = write_book_pdf(book, args.out / "book.pdf", variant=args.variant, crop_marks=args.marks,
-                              progress=advance, diagnostics=diagnostics, cache_dir=args.out / "cache")
-    reporter.say(f"wrote {display_path(path)}")
+        write_book_pdf(book, target, variant=args.variant, crop_marks=args.marks, progress=advance,
+                       diagnostics=diagnostics, cache_dir=args.out / "cache")
+
+
+def _build_outputs(args, reporter: Reporter, diagnostics: Diagnostics, formats: tuple[str, ...]) -> int:
+    """Build, write each format into a staging folder, publish them together."""
+    from pipeline.fsutil import build_lock, staged_outputs
+    with build_lock(args.out):
+        book = _book(args, reporter, diagnostics)
+        with staged_outputs(args.out) as staging:
+            if "epub" in formats:
+                _write_epub(book, args, reporter, staging.path("book.epub"))
+            if "pdf" in formats:
+                _write_pdf(book, args, reporter, diagnostics, staging.path("book.pdf"))
+    for name in formats:
+        reporter.say(f"wrote {display_path(args.out / f'book.{name}')}")
+    return 0
 
 
 def cmd_epub(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
-    _write_epub(_book(args, reporter, diagnostics), args, reporter)
-    return 0
+    return _build_outputs(args, reporter, diagnostics, ("epub",))
 
 
 def cmd_pdf(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
-    _write_pdf(_book(args, reporter, diagnostics), args, reporter, diagnostics)
-    return 0
+    return _build_outputs(args, reporter, diagnostics, ("pdf",))
 
 
 def cmd_all(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
-    book = _book(args, reporter, diagnostics)
-    _write_epub(book, args, reporter)
-    _write_pdf(book, args, reporter, diagnostics)
-    return 0
+    return _build_outputs(args, reporter, diagnostics, ("epub", "pdf"))
 
 
 def cmd_validate(args, reporter: Reporter, diagnostics: Diagnostics) -> int:

@@ -14,10 +14,21 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.diagnostics import Diagnostics
+from pipeline.diagnostics import Diagnostics, shown
 from pipeline.errors import BuildStopped, PipelineError
 
 CONFIG_NAME = "book.yaml"
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses YAML aliases (*name): a few nested aliases expand to gigabytes
+    (the 'billion laughs'), and neither book.yaml nor front matter needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", mark)
+        return super().compose_node(parent, index)
 GENERATED_APPENDICES = ("takeaways", "references")
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,9 @@ class CheckSettings:
     word_count_tolerance: float = 0.05
     statuses: tuple[str, ...] = ("outline", "draft", "review", "copyedit", "final")
     registry: str = "data"
+    # Limits that keep a hostile or mistaken file from exhausting the machine.
+    max_document_kb: float = 2048
+    max_image_pixels: float = 40_000_000
 
     @property
     def final_status(self) -> str:
@@ -152,7 +166,7 @@ def load_config(root: Path, diagnostics: Diagnostics | None = None) -> BookConfi
     text, data = _read_yaml(path, "Start with 'title: ...'.")
     collector = diagnostics if diagnostics is not None else Diagnostics()
     first = len(collector.items)
-    context = _Context(root.resolve(), path, yaml.compose(text), collector)
+    context = _Context(root.resolve(), path, yaml.compose(text, Loader=NoAliasLoader), collector)
     config = _parse(context, data)
     context.report_unknown_keys()
     _check_registry(context, config)
@@ -192,7 +206,7 @@ def _read_yaml(path: Path, shape_hint: str) -> tuple[str, dict]:
         raise PipelineError(f"the file is not UTF-8 (byte {exc.start}).", file=path,
                             line=raw[:exc.start].count(b"\n") + 1, hint="Save it as UTF-8.") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=NoAliasLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise PipelineError(f"the YAML cannot be read: {exc.problem}.", file=path, line=line,
@@ -296,14 +310,14 @@ class _Reader:
     def number(self, key: str, default: float) -> float:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(key, f"must be a number, not {value!r}.", "Write a plain number.")
+            self.fail(key, f"must be a number, not {shown(value)}.", "Write a plain number.")
             return float(default)
         return float(value)
 
     def bool(self, key: str, default: bool) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
-            self.fail(key, f"must be true or false, not {value!r}.", "Write true or false.")
+            self.fail(key, f"must be true or false, not {shown(value)}.", "Write true or false.")
             return default
         return value
 
@@ -315,7 +329,7 @@ class _Reader:
             return booleans[self.data[key]]
         value = self.str(key, default)
         if value not in options:
-            self.fail(key, f"is {value!r}, which is not one of {', '.join(options)}.", "Pick one of those values.")
+            self.fail(key, f"is {shown(value)}, which is not one of {', '.join(options)}.", "Pick one of those values.")
             return default
         return value
 
@@ -324,7 +338,7 @@ class _Reader:
         try:
             length_mm(value)
         except ValueError:
-            self.fail(key, f"is {value!r}, which is not a length.", "Write a length such as 170mm or 10.5pt.")
+            self.fail(key, f"is {shown(value)}, which is not a length.", "Write a length such as 170mm or 10.5pt.")
             return default
         return value
 
@@ -354,7 +368,7 @@ def _doc_refs(context: _Context, entries: list, keypath: KeyPath, where: str) ->
         else:
             name, ident = entry, None
         if not isinstance(name, str):
-            context.invalid(item, f"{where} has an entry that is neither a file name nor a 'file:' mapping: {entry!r}.",
+            context.invalid(item, f"{where} has an entry that is neither a file name nor a 'file:' mapping: {shown(entry)}.",
                             "Write '- chapter.md' or '- {file: chapter.md, id: slug}'.")
             continue
         doc_path = (context.root / name).resolve()
@@ -404,7 +418,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
     for index, name in enumerate(appendices):
         if name not in GENERATED_APPENDICES:
             context.invalid(("contents", "appendices", index),
-                            f"contents.appendices names {name!r}, which the pipeline cannot generate.",
+                            f"contents.appendices names {shown(name)}, which the pipeline cannot generate.",
                             f"Use any of: {', '.join(GENERATED_APPENDICES)}.")
     # Judged on what was listed, not on what survived: a missing file is already reported.
     if not chapter_entries and not part_entries:
@@ -418,13 +432,13 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         try:
             raw_date = dt.date.fromisoformat(str(raw_date))
         except ValueError:
-            context.invalid(("date",), f"'date' is {raw_date!r}, which is not a date.", "Write it as YYYY-MM-DD.")
+            context.invalid(("date",), f"'date' is {shown(raw_date)}, which is not a date.", "Write it as YYYY-MM-DD.")
             raw_date = None
     authors = top.raw("authors") or []
     if isinstance(authors, str):
         authors = [authors]
     if not isinstance(authors, list):
-        context.invalid(("authors",), f"'authors' must be a name or a list of names, not {authors!r}.",
+        context.invalid(("authors",), f"'authors' must be a name or a list of names, not {shown(authors)}.",
                         "Write 'authors: [Name]' or one '- Name' per line.")
         authors = []
 
@@ -443,7 +457,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         edition=top.str("edition"), date=raw_date, rights=top.str("rights"),
         chapters=chapters, parts=tuple(parts), appendices=appendices,
         check=CheckSettings(check.number("word_count_tolerance", 0.05), tuple(str(s) for s in statuses),
-                            check.str("registry", "data")),
+                            check.str("registry", "data"), check.number("max_document_kb", 2048),
+                            check.number("max_image_pixels", 40_000_000)),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pipeline.config import BookConfig
 from pipeline.errors import PipelineError
 from pipeline.fonts import SANS_BOLD, SERIF_REGULAR, source_path
+from pipeline.resources import check_image_file, confine
 
 SIZE = (1600, 2400)              # 2:3, the ratio the big stores recommend
 BACKGROUND = (24, 42, 68)
@@ -37,15 +38,29 @@ def cover_image(config: BookConfig) -> CoverImage:
                       "image/png", "images/cover.png")
 
 
+def cover_problem(config: BookConfig) -> str | None:
+    """Why the configured cover cannot be used, or None. Like every file a book reads, it must
+    really be inside the manuscript folder: a symlink to /etc/passwd is not a cover."""
+    if config.epub.cover is None:
+        return None
+    path = Path(config.epub.cover)
+    if path.suffix.lower() not in MEDIA_TYPES:
+        return f"the cover {path.name} is not a PNG or JPEG image"
+    verdict = confine(path, config.root, [config.root])
+    if not verdict:
+        return f"epub.cover: {verdict.reason}"
+    checked = check_image_file(verdict.path, int(config.check.max_image_pixels))
+    return None if checked.ok else f"the cover {path.name} cannot be used: {checked.reason}"
+
+
 def _configured_cover(path: Path, config: BookConfig) -> CoverImage:
-    media_type = MEDIA_TYPES.get(path.suffix.lower())
-    if media_type is None:
-        raise PipelineError(f"the cover {path.name} is not a PNG or JPEG image.", file=config.path,
-                            hint="Point epub.cover at a .png or .jpg file, or set it to null to generate one.")
-    if not path.is_file():
-        raise PipelineError(f"epub.cover names {path.name}, which does not exist.", file=config.path,
-                            hint="Add the image to the manuscript folder or set epub.cover to null.")
-    return CoverImage(path.read_bytes(), media_type, f"images/cover{path.suffix.lower()}")
+    problem = cover_problem(config)
+    if problem:
+        raise PipelineError(problem + ".", file=config.path,
+                            hint="Point epub.cover at a PNG or JPEG file inside the manuscript folder, "
+                                 "or set it to null to generate one.")
+    real = confine(path, config.root, [config.root]).path
+    return CoverImage(real.read_bytes(), MEDIA_TYPES[real.suffix.lower()], f"images/cover{real.suffix.lower()}")
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:

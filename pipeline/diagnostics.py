@@ -36,6 +36,12 @@ CODES: dict[str, tuple[str, bool]] = {
     "anecdote-count-mismatch": ("warning", False),
     "takeaways-missing": ("warning", False),
     "references-missing": ("warning", False),
+    # hostile content
+    "html-removed": ("warning", False),
+    "document-too-large": ("error", False),
+    "image-invalid": ("error", True),
+    "image-too-large": ("error", True),
+    "image-unsafe": ("error", True),
     # ids and cross-references
     "id-duplicate": ("warning", False),
     "id-reserved": ("warning", False),
@@ -63,6 +69,15 @@ def display_path(path: Path | str) -> str:
         return os.path.relpath(path) if path.is_absolute() and Path.cwd() in path.parents else str(path)
     except ValueError:
         return str(path)
+
+
+MESSAGE_LIMIT = 1000
+
+
+def shown(value, limit: int = 200) -> str:
+    """A value as a message quotes it: repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
 def location(file: Path | None, line: int | None) -> str:
@@ -116,6 +131,8 @@ class Diagnostics:
         severity = severity or default
         if self.draft and draft_ok:
             severity = "warning"
+        if len(message) > MESSAGE_LIMIT:     # a hostile value must not become a 2 GB message
+            message = message[:MESSAGE_LIMIT] + "…"
         item = Diagnostic(severity, code, message, Path(file) if file is not None else None, line, hint)
         self.items.append(item)
         return item

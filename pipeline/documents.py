@@ -8,20 +8,20 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
-from pipeline.config import BookConfig, DocRef
+from pipeline.config import BookConfig, DocRef, NoAliasLoader
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 
 FENCE = "---"
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
+class _FrontMatterLoader(NoAliasLoader):
     """SafeLoader that keeps dates as text, so an impossible date is our error, with its line."""
 
 
 _FrontMatterLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in NoAliasLoader.yaml_implicit_resolvers.items()
 }
 
 
@@ -59,6 +59,7 @@ class Document:
 # PipelineErrors of reading a file -> their diagnostic codes
 _READ_CODES = {"not UTF-8": "file-not-utf8", "no front matter": "front-matter-missing",
                "never closed": "front-matter-unclosed", "not valid YAML": "front-matter-yaml",
+               "YAML does not allow": "front-matter-yaml",
                "must be a mapping": "front-matter-shape"}
 
 
@@ -94,6 +95,10 @@ def parse_front_matter(front: str, path: Path) -> tuple[dict, dict[str, int]]:
         line = mark.line + 2 if mark else None   # +1 for 1-based, +1 for the opening ---
         raise PipelineError(f"the front matter is not valid YAML: {exc.problem}.", file=path, line=line,
                             hint="Check the indentation, colons and quotes on that line.") from None
+    except yaml.reader.ReaderError as exc:      # a control character such as NUL
+        line = front[:exc.position].count("\n") + 2
+        raise PipelineError(f"the front matter holds a character YAML does not allow (U+{exc.character:04X}).",
+                            file=path, line=line, hint="Delete that character; it is invisible in most editors.") from None
     if data is None:
         data, node = {}, None
     if not isinstance(data, dict):
@@ -119,7 +124,14 @@ def read_manuscript(config: BookConfig, diagnostics: Diagnostics) -> list[Docume
     refs = [(ref, "chapter", None) for ref in config.chapters]
     refs += [(ref, "article", part.id) for part in config.parts for ref in part.documents]
     documents = []
+    limit = config.check.max_document_kb * 1024
     for ref, kind, part_id in refs:
+        size = ref.path.stat().st_size
+        if size > limit:
+            diagnostics.add("document-too-large", f"the file is {size / 1024 / 1024:.1f} MB, more than the "
+                            f"{config.check.max_document_kb:g} KB check.max_document_kb allows; it is left out.",
+                            ref.path, None, "Split it into chapters, or raise check.max_document_kb in book.yaml.")
+            continue
         try:
             documents.append(read_document(ref, kind, part_id))
         except PipelineError as error:

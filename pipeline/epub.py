@@ -10,7 +10,6 @@ The problems this works around are listed in docs/epub.md.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import posixpath
 import zipfile
 from dataclasses import dataclass, field
@@ -545,12 +544,6 @@ def build_package(book: Book, cache_dir: Path, progress=None) -> tuple[dict[str,
     return entries, {name: len(data) for name, data in fonts.items()}
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_epub(book: Book, out_path: Path, *, cache_dir: Path, progress=None) -> Path:
     """Write the book as EPUB 3 to out_path; a failed build leaves the previous file in place.
 
@@ -561,7 +554,6 @@ def write_epub(book: Book, out_path: Path, *, cache_dir: Path, progress=None) ->
     data = zip_entries(entries, build_time(book))
     with atomic_output(out_path) as tmp:
         tmp.write_bytes(data)
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a book is for sharing
     _tick(progress, progress_total(book), progress_total(book))
     return out_path
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from pipeline import cache
 from pipeline.errors import PipelineError
-from pipeline.fsutil import atomic_write_bytes
 
 NOTO_DIR = Path("/usr/share/fonts/opentype/noto")
 SC_FACE = 2   # index of the Simplified Chinese face in Noto's JP/KR/SC/TC/HK collections
@@ -107,8 +107,9 @@ def subset_font(face: FontFace, characters: set[str] | frozenset[str], cache_dir
     path = source_path(face)
     wanted = frozenset(characters) | BASE_CHARACTERS
     cached = Path(cache_dir) / "fonts" / f"{Path(face.file_name).stem}-{cache_key(path, face.index, wanted)}.otf"
-    if cached.is_file():
-        return cached.read_bytes()
+    stored = cache.read_entry(cached)       # None for a missing, truncated or altered entry
+    if stored is not None:
+        return stored
     data = subset_bytes(path, face.index, wanted)
-    atomic_write_bytes(cached, data)
+    cache.write_entry(cached, data)
     return data

@@ -28,6 +28,7 @@ from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output
+from pipeline.resources import confine
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import typeset_inline, typeset_tree
@@ -209,7 +210,7 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
     printing = book.config.print
     text_width, text_height = printing.text_block_mm()
     geometry = env.get_template("geometry.css.j2").render(
-        p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx,
+        p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx, css=css_string,
         running_title=css_string(book.config.title), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "")
@@ -354,12 +355,9 @@ def _profile_files(options: Options) -> tuple[Path, ...]:
 # ---------------------------------------------------------------- safe fetching
 
 def allowed_roots(book: Book, out_path: Path) -> list[Path]:
-    """The project (the manuscript's parent) and the build output directory."""
-    return sorted({book.config.root.resolve().parent, Path(out_path).resolve().parent})
-
-
-def _inside(path: Path, roots) -> bool:
-    return any(path.is_relative_to(root) for root in roots)
+    """Only the manuscript folder: the book's other files (diagrams in the build cache, the
+    CMYK profile) are allowed one by one, and nothing else on the machine is readable."""
+    return [book.config.root.resolve()]
 
 
 class RefusedURL(FatalURLFetchingError):
@@ -382,12 +380,13 @@ class SafeFetcher(URLFetcher):
             return super().fetch(url, headers)
         if parsed.scheme != "file":
             raise RefusedURL(f"the PDF refers to {url}, and the PDF writer fetches nothing from the network.")
-        path = Path(unquote(parsed.path)).resolve()
-        if path not in self.extra_files and not _inside(path, self.roots):
-            raise RefusedURL(f"the PDF refers to {path}, which is outside the project.")
-        if not path.is_file():
-            raise RefusedURL(f"the PDF refers to {path}, which does not exist.")
-        return URLFetcherResponse(path.as_uri(), path.read_bytes())
+        path = Path(unquote(parsed.path))
+        if path.resolve() in self.extra_files:
+            return URLFetcherResponse(path.resolve().as_uri(), path.resolve().read_bytes())
+        verdict = confine(path, path.parent, self.roots)
+        if not verdict:
+            raise RefusedURL(f"the PDF would read {verdict.reason}; it reads nothing but the book's own files.")
+        return URLFetcherResponse(verdict.path.as_uri(), verdict.path.read_bytes())
 
 
 # ---------------------------------------------------------------- content
@@ -538,6 +537,9 @@ def _environment() -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def css_string(text: str) -> str:
-    """Text for a CSS string literal inside a double-quoted content: value."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+def css_string(text: str) -> Markup:
+    """Text for a CSS string literal between double quotes, safe inside an HTML <style> element:
+    quotes, backslashes, line breaks and < > & become CSS escapes, so a title such as
+    '</style><p>…' stays text on the running head instead of ending the stylesheet."""
+    escaped = "".join(f"\\{ord(char):x} " if char in '"\\<>&\n\r' else char for char in text)
+    return Markup(escaped)
