@@ -137,11 +137,18 @@ def run_ace(path: Path | str, out_dir: Path | str) -> Verdict:
         raise PipelineError("there is no EPUB to check.", file=path, hint="Build it first: python -m pipeline epub.")
     out_dir.mkdir(parents=True, exist_ok=True)
     command = [*ace_command(), "--force", "--silent", "--outdir", str(out_dir), str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=ace_environment())
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=ace_environment())
+    except subprocess.TimeoutExpired:
+        raise PipelineError(f"Ace did not finish within {TIMEOUT} s.", file=path,
+                            hint="Check the EPUB with EPUBCheck first; a page Ace cannot load stalls it.") from None
     report_path = out_dir / "report.json"
     if not report_path.is_file():
-        raise PipelineError(f"Ace did not run: {(done.stderr or done.stdout).strip()[:400]}", file=path,
-                            hint="Ace needs Chromium: set PUPPETEER_EXECUTABLE_PATH to a Chrome or Chromium binary.")
+        said = (done.stderr or done.stdout).strip()
+        browser = any(word in said.lower() for word in ("chrom", "browser", "puppeteer", "executable"))
+        raise PipelineError(f"Ace did not run: {said[:400]}", file=path,
+                            hint="Ace needs Chromium: set PUPPETEER_EXECUTABLE_PATH to a Chrome or Chromium binary."
+                            if browser else "Ace stopped on this EPUB; its message above says where.")
     verdict = ace_verdict(json.loads(report_path.read_text(encoding="utf-8")))
     verdict.report = report_path
     return verdict
