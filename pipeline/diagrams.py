@@ -14,11 +14,13 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import queue
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import textwrap
@@ -33,6 +35,7 @@ from lxml import etree
 from pipeline.config import DiagramSettings
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
+from pipeline.fsutil import atomic_write_bytes, atomic_write_text
 from pipeline.tree import LINE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +45,10 @@ MERMAID_DIR = PROJECT_ROOT / "node_modules" / "mermaid"
 # Bump when the SVG post-processing changes, so old cache entries are not reused.
 POSTPROCESS_VERSION = "2"
 LAYOUTS = ("auto", "scale", "landscape")
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# The headless shell first: it lacks the full browser's sign-in and model-download services,
+# whose start-up leaves a UDP route probe to a public address even with every flag set.
+CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+BROWSER_NAMES = CHROMIUM_NAMES[1:]
 SVG_NS = "http://www.w3.org/2000/svg"
 PX_PER_MM = 96 / 25.4
 PT_PER_PX = 0.75
@@ -304,45 +310,97 @@ def _mermaid_version() -> str:
     return json.loads(package.read_text(encoding="utf-8"))["version"]
 
 
+# The cache directory is trusted no more than any file a build did not just write: a crash, a
+# second build or anyone who can write it may have left any bytes there. So a file name comes
+# from the key alone, never from the meta, and the meta's size and sha256 must match the image
+# before the image is used; anything else is a miss, deleted and rendered again.
+IMAGE_SUFFIXES = {"image/svg+xml": ".svg", "image/png": ".png"}
+ENTRY_SUFFIXES = (".json", ".svg", ".png", ".error.svg")
+META_MAX_BYTES = 64 * 1024
+
+
 def _cached(cache_dir: Path, key: str) -> _Artifact | None:
-    meta_path = cache_dir / f"{key}.json"
-    if not meta_path.is_file():
-        return None
+    artifact = _verified_entry(cache_dir, key) if os.path.lexists(cache_dir / f"{key}.json") else None
+    if artifact is None:
+        _discard(cache_dir, key)
+    return artifact
+
+
+def _verified_entry(cache_dir: Path, key: str) -> _Artifact | None:
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        path = cache_dir / meta["file"]
-        if not path.is_file():
-            return None
-        return _Artifact(path, meta["media_type"], meta["width_px"], meta["height_px"], meta["min_font_px"])
-    except (ValueError, KeyError):
+        meta = json.loads(_read_regular_file(cache_dir / f"{key}.json", META_MAX_BYTES))
+        media_type = meta["media_type"]
+        suffix = IMAGE_SUFFIXES[media_type]
+        sizes = [meta[name] for name in ("width_px", "height_px", "min_font_px")]
+        size, digest = meta["size"], meta["sha256"]
+    # RecursionError: deeply nested garbage is still only garbage.
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
+    if not all(_is_size(value) for value in sizes) or not isinstance(digest, str):
+        return None
+    path = cache_dir / f"{key}{suffix}"
+    try:
+        data = _read_regular_file(path)
+    except OSError:
+        return None
+    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+        return None
+    return _Artifact(path, media_type, *sizes)
+
+
+def _is_size(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _read_regular_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of `path` only if it is a regular file, not a link to one: a link, FIFO or
+    device planted in the cache must not make a build read (or hang on) anything else."""
+    status = os.lstat(path)
+    if not stat.S_ISREG(status.st_mode):
+        raise OSError(f"{path} is not a regular file")
+    if limit is not None and status.st_size > limit:
+        raise OSError(f"{path} is larger than {limit} bytes")
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _discard(cache_dir: Path, key: str) -> None:
+    # The meta first: whatever part of the entry stays behind is a plain miss. A folder under
+    # an entry's name would make the next atomic write fail, so it goes too.
+    for suffix in ENTRY_SUFFIXES:
+        path = cache_dir / f"{key}{suffix}"
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _store(cache_dir: Path, key: str, svg: str, width: float, height: float, min_font_px: float,
            png: bytes | None) -> _Artifact:
-    """Writes the files, then the meta last: a cache entry exists only once it is complete."""
-    svg_path = cache_dir / f"{key}.svg"
-    svg_path.write_text(svg, encoding="utf-8")
-    path, media_type = svg_path, "image/svg+xml"
+    """Writes the image, then the meta last: an entry exists only once it is complete. Every
+    file is replaced atomically, so a crash leaves no half file under an entry's name and a
+    planted link is replaced, not written through."""
+    data, media_type = svg.encode("utf-8"), "image/svg+xml"
+    atomic_write_bytes(cache_dir / f"{key}.svg", data)
     if png is not None:
-        path, media_type = cache_dir / f"{key}.png", "image/png"
-        path.write_bytes(png)
-    meta = {"file": path.name, "media_type": media_type, "width_px": width, "height_px": height,
-            "min_font_px": min_font_px}
-    (cache_dir / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
-    return _Artifact(path, media_type, width, height, min_font_px)
+        data, media_type = png, "image/png"
+        atomic_write_bytes(cache_dir / f"{key}.png", png)
+    meta = {"media_type": media_type, "width_px": width, "height_px": height, "min_font_px": min_font_px,
+            "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write_text(cache_dir / f"{key}.json", json.dumps(meta))
+    return _Artifact(cache_dir / f"{key}{IMAGE_SUFFIXES[media_type]}", media_type, width, height, min_font_px)
 
 
 # ----------------------------------------------------------------------------- local renderer
 
-def find_chromium() -> str:
+def find_chromium(names: tuple[str, ...] = CHROMIUM_NAMES) -> str:
     override = os.environ.get("BOOK_CHROMIUM")
     if override:
         if os.path.isfile(override) and os.access(override, os.X_OK):
             return override
         raise PipelineError(f"BOOK_CHROMIUM is set to {override!r}, which is not an executable file.",
                             hint="Point it at a Chromium binary, or unset it to use the installed chromium.")
-    for name in CHROMIUM_NAMES:
+    for name in names:
         found = shutil.which(name)
         if found:
             return found
@@ -699,7 +757,7 @@ def _placeholder(block: DiagramBlock, key: str, message: str, cache_dir: Path) -
     location = f"{block.file.name}:{block.line}"
     svg, width, height = placeholder_svg(message, location)
     path = cache_dir / f"{key}.error.svg"
-    path.write_text(svg, encoding="utf-8")
+    atomic_write_text(path, svg)
     return RenderedDiagram(block, path, "image/svg+xml", width, height, "inline", message)
 
 

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.diagrams import find_chromium
+from pipeline.diagrams import BROWSER_NAMES, find_chromium
 from pipeline.errors import PipelineError
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def ace_environment() -> dict[str, str]:
     env = dict(os.environ)
     # Ace's puppeteer would download its own Chrome; the system Chromium works (Ace adds --no-sandbox)
     if "PUPPETEER_EXECUTABLE_PATH" not in env:
-        env["PUPPETEER_EXECUTABLE_PATH"] = find_chromium()
+        env["PUPPETEER_EXECUTABLE_PATH"] = find_chromium(BROWSER_NAMES)   # Ace drives a full browser
     return env
 
 

@@ -14,11 +14,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import puppeteer from "puppeteer-core";
 
-// No network at all: a build must be reproducible offline.
+// No network at all: a build must be reproducible offline and must not tell anyone it ran.
+// puppeteer already passes --disable-background-networking, --disable-sync, --no-first-run and
+// --disable-extensions; with those alone Chromium 156 still looked up accounts.google.com,
+// clients2.google.com and update.googleapis.com on every cold render (strace). The switches
+// below turn off what they can, and --host-resolver-rules is the hard stop for the rest: every
+// host name resolves to NOTFOUND inside Chromium, so no DNS query leaves it and no TCP
+// connection is opened. Nothing here needs a host name: the page is a string, mermaid is
+// injected from a local file, and DevTools runs over a pipe (see launch), not a port.
+// What remains in Chromium 156 (GAIA ListAccounts, the on-device-model manifest check) dies at
+// that resolver; only its IPv6 reachability check connect()s a UDP socket to a public address,
+// which picks a route and sends nothing. BOOK_CHROMIUM=/usr/bin/chromium-headless-shell has
+// none of these services and makes no such call.
+// --no-proxy-server: a proxy taken from the environment would be reached by address.
 const CHROMIUM_FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--no-first-run", "--font-render-hinting=none",
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--font-render-hinting=none",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+  "--disable-domain-reliability", "--no-pings", "--no-proxy-server", "--disable-default-apps",
+  "--disable-extensions", "--no-default-browser-check", "--disable-breakpad", "--metrics-recording-only",
+  // puppeteer merges this with its own list (Translate, MediaRouter, OptimizationHints, ...).
+  "--disable-features=OptimizationHints,MediaRouter,AutofillServerCommunication,NetworkTimeServiceQuerying",
+  "--host-resolver-rules=MAP * ~NOTFOUND",
 ];
 
 const PAGE_HTML = `<!DOCTYPE html><html><head><meta charset="utf-8">
@@ -112,6 +128,9 @@ async function main() {
   try {
     browser = await withTimeout(puppeteer.launch({
       executablePath: job.chromium, headless: true, args: CHROMIUM_FLAGS,
+      // DevTools over fds 3 and 4 instead of a TCP port: no socket at all, so rendering
+      // also works where loopback is down (a sandbox, `unshare -n`).
+      pipe: true,
       userDataDir: profile, protocolTimeout: job.timeoutMs + 5000,
     }), job.timeoutMs + 30000, "starting Chromium");
     emit({ event: "browser", pid: browser.process()?.pid ?? null });
