@@ -492,6 +492,10 @@ def _run_renderer(node: str, job: dict, timeout: float) -> Iterator[dict]:
             raise PipelineError(f"the mermaid renderer failed (exit {process.returncode}): "
                                 f"{''.join(stderr_tail).strip()[-800:]}", file=NODE_SCRIPT,
                                 hint="Run 'npm ci' (or 'make setup') to restore node_modules.")
+    except BaseException:
+        # Ctrl-C, SIGTERM or an error: do not wait for a browser that may be hung in its start
+        _stop(process, browser_pid, wait=0)
+        raise
     finally:
         _stop(process, browser_pid)
         os.unlink(handle.name)
@@ -509,18 +513,46 @@ def _keep_tail(tail: list[str], line: str | None) -> None:
         del tail[:-40]
 
 
-def _stop(process: subprocess.Popen, browser_pid: int | None) -> None:
+def _stop(process: subprocess.Popen, browser_pid: int | None, wait: float = 10) -> None:
     """Ends node and the browser it started. Normally node has closed Chromium and exited;
-    after a hang both are killed. puppeteer starts Chromium in its own process group, so
-    killing node's group alone would leave Chromium running."""
+    after a hang (or when the build is interrupted) both are killed. puppeteer starts Chromium
+    in its own process group, and a browser hung in its start has not told us its pid yet, so
+    every descendant of node is found in /proc and killed with the groups."""
+    if process.poll() is not None:
+        return
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=wait)
+        return
     except subprocess.TimeoutExpired:
-        for group in (process.pid, browser_pid):
-            if group:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(group, signal.SIGKILL)
-        process.wait()
+        pass
+    doomed = _descendants(process.pid)
+    for group in (process.pid, browser_pid):
+        if group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait()
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below `root`, from /proc (no dependency for one loop)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue_ = [], [root]
+    while queue_:
+        for child in children.get(queue_.pop(), []):
+            found.append(child)
+            queue_.append(child)
+    return found
 
 
 # ----------------------------------------------------------------------------- SVG post-processing

@@ -378,3 +378,27 @@ def test_read_only_output_folder_is_a_message(small_disk):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     result = run_cli("epub", "--manuscript", str(BOOKS / "mini"), "--out", str(small_disk / "out"))
     assert_message(result, 1, "--out")
+
+
+@pytest.mark.slow
+def test_interrupting_a_hung_browser_start_leaves_no_browser(tmp_path):
+    marker = f"hung-browser-{os.getpid()}"
+    fake = tmp_path / "chromium"
+    fake.write_text(f"#!/bin/bash\nexec -a {marker} sleep 300\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "BOOK_CHROMIUM": str(fake)}
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "diagrams", "--manuscript", str(BOOKS / "mini"),
+                                "--out", str(tmp_path / "out")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+
+    def browsers() -> list[str]:
+        return subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    deadline = time.time() + 30
+    while time.time() < deadline and not browsers():
+        time.sleep(0.1)
+    assert browsers(), "the fake browser never started"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr
+    time.sleep(0.5)
+    assert browsers() == []
