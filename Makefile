@@ -8,8 +8,8 @@ STAMPS := .stamps
 MANUSCRIPT ?= manuscript
 OUT ?= build
 # WeasyPrint needs Pango and fontconfig; EPUBCheck needs Java; libgs-common has the CMYK profile for PDF/X.
-# chromium-headless-shell renders diagrams (no background services); chromium runs Ace; strace is for the
-# test that a build reaches no network.
+# chromium-headless-shell renders diagrams and runs Ace (it has no background services that look hosts
+# up); strace is for the test that a build reaches no network.
 APT_PACKAGES := chromium chromium-headless-shell fonts-noto-cjk fonts-noto-color-emoji poppler-utils \
                 default-jre-headless git libgs-common libpango-1.0-0 libpangoft2-1.0-0 fontconfig strace
 

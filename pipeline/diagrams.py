@@ -48,7 +48,6 @@ LAYOUTS = ("auto", "scale", "landscape")
 # The headless shell first: it lacks the full browser's sign-in and model-download services,
 # whose start-up leaves a UDP route probe to a public address even with every flag set.
 CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-BROWSER_NAMES = CHROMIUM_NAMES[1:]
 SVG_NS = "http://www.w3.org/2000/svg"
 PX_PER_MM = 96 / 25.4
 PT_PER_PX = 0.75
@@ -393,14 +392,14 @@ def _store(cache_dir: Path, key: str, svg: str, width: float, height: float, min
 
 # ----------------------------------------------------------------------------- local renderer
 
-def find_chromium(names: tuple[str, ...] = CHROMIUM_NAMES) -> str:
+def find_chromium() -> str:
     override = os.environ.get("BOOK_CHROMIUM")
     if override:
         if os.path.isfile(override) and os.access(override, os.X_OK):
             return override
         raise PipelineError(f"BOOK_CHROMIUM is set to {override!r}, which is not an executable file.",
                             hint="Point it at a Chromium binary, or unset it to use the installed chromium.")
-    for name in names:
+    for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
             return found

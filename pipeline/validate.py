@@ -7,6 +7,7 @@ of serious or critical impact.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.diagrams import BROWSER_NAMES, find_chromium
+from pipeline.diagrams import find_chromium
 from pipeline.errors import PipelineError
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -105,11 +106,29 @@ def ace_command() -> list[str]:
                         hint="Run 'npm ci' in the project folder (package.json lists @daisy/ace-cli).")
 
 
+@functools.lru_cache(maxsize=1)
+def _can_isolate() -> bool:
+    unshare, ip = shutil.which("unshare"), shutil.which("ip") or "/usr/sbin/ip"
+    if not unshare or not Path(ip).exists():
+        return False
+    return subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"], capture_output=True).returncode == 0
+
+
+def offline(command: list[str]) -> list[str]:
+    """Run `command` in a network namespace of its own with only loopback, when the machine
+    allows it (root): Ace drives a full Chromium whose flags we do not set, and a check of the
+    book must not look anything up on the network either."""
+    if not _can_isolate():
+        return command
+    ip = shutil.which("ip") or "/usr/sbin/ip"
+    return [shutil.which("unshare"), "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "sh", *command]
+
+
 def ace_environment() -> dict[str, str]:
     env = dict(os.environ)
     # Ace's puppeteer would download its own Chrome; the system Chromium works (Ace adds --no-sandbox)
     if "PUPPETEER_EXECUTABLE_PATH" not in env:
-        env["PUPPETEER_EXECUTABLE_PATH"] = find_chromium(BROWSER_NAMES)   # Ace drives a full browser
+        env["PUPPETEER_EXECUTABLE_PATH"] = find_chromium()   # the headless shell: no background services
     return env
 
 
@@ -136,7 +155,7 @@ def run_ace(path: Path | str, out_dir: Path | str) -> Verdict:
     if not path.is_file():
         raise PipelineError("there is no EPUB to check.", file=path, hint="Build it first: python -m pipeline epub.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    command = [*ace_command(), "--force", "--silent", "--outdir", str(out_dir), str(path)]
+    command = offline([*ace_command(), "--force", "--silent", "--outdir", str(out_dir), str(path)])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=ace_environment())
     except subprocess.TimeoutExpired:
