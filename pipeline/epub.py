@@ -24,6 +24,7 @@ from pipeline.book import Book, Section, source_date_epoch
 from pipeline.cover import cover_alt, cover_image
 from pipeline.errors import PipelineError
 from pipeline.fonts import SANS_BOLD, SERIF_BOLD, SERIF_REGULAR, FontFace, subset_font
+from pipeline.epub_images import epub_image_bytes
 from pipeline.fsutil import atomic_output
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import is_element
@@ -48,6 +49,16 @@ class Page:
     file_name: str          # relative to the package folder, e.g. text/ch06.xhtml
     title: str
     xhtml: bytes
+
+    @property
+    def properties(self) -> list[str]:
+        """Manifest properties the content needs: EPUBCheck requires them (OPF-014)."""
+        found = []
+        if b"<math" in self.xhtml:
+            found.append("mathml")
+        if b"<svg" in self.xhtml:
+            found.append("svg")
+        return found
 
 
 @dataclass
@@ -367,6 +378,7 @@ class _RawPage(epub.EpubHtml):
     def __init__(self, page: Page, lang: str):
         super().__init__(uid=page.uid, file_name=page.file_name, title=page.title, lang=lang)
         self.raw = page.xhtml
+        self.properties.extend(p for p in page.properties if p not in self.properties)
 
     def get_content(self, default=None):
         return self.raw
@@ -496,7 +508,7 @@ def embedded_fonts(book: Book, pages: list[Page], cache_dir: Path) -> dict[str, 
 
 
 def package_files(book: Book, layout: Layout, cover, pages: list[Page], images: dict[str, str],
-                  fonts: dict[str, bytes]) -> dict[str, bytes]:
+                  fonts: dict[str, bytes], cache_dir: Path) -> dict[str, bytes]:
     """ebooklib's package document, nav and NCX around our pages, as file name -> bytes."""
     package = describe(book)
     package.set_cover(cover.file_name, cover.data, create_page=False)
@@ -509,7 +521,7 @@ def package_files(book: Book, layout: Layout, cover, pages: list[Page], images: 
     for number, (href, name) in enumerate(sorted(images.items()), 1):
         asset = book.asset_for(href)
         package.add_item(epub.EpubItem(uid=f"img{number}", file_name=name, media_type=asset.media_type,
-                                       content=asset.path.read_bytes()))
+                                       content=epub_image_bytes(asset, book, cache_dir)))
     documents = [_RawPage(page, book.config.language) for page in pages]
     for document in documents:
         package.add_item(document)
@@ -540,7 +552,7 @@ def build_package(book: Book, cache_dir: Path, progress=None) -> tuple[dict[str,
     pages, images = content_pages(book, layout, cover.file_name, progress)
     fonts = embedded_fonts(book, pages, cache_dir)
     _tick(progress, progress_total(book) - 1, progress_total(book))
-    entries = package_files(book, layout, cover, pages, images, fonts)
+    entries = package_files(book, layout, cover, pages, images, fonts, cache_dir)
     return entries, {name: len(data) for name, data in fonts.items()}
 
 

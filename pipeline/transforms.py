@@ -17,6 +17,8 @@ from pipeline.tree import writer_copy
 
 Transform = Callable[[etree._Element, "Context"], None]
 _REGISTRY: dict[str, list[tuple[int, str, Transform]]] = {}
+# Modules whose import registers transforms; a new one is one line here.
+TRANSFORM_MODULES = ("pipeline.epub", "pipeline.pdf")
 
 
 @dataclass
@@ -43,6 +45,9 @@ def transform(*writers: str, order: int = 50):
 
 
 def transforms_for(writer: str) -> list[Transform]:
+    import importlib
+    for module in TRANSFORM_MODULES:
+        importlib.import_module(module)
     return [function for _, _, function in _REGISTRY.get(writer, [])]
 
 
