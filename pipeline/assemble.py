@@ -119,7 +119,7 @@ def figure_element(figure: Figure) -> etree._Element:
     return node
 
 
-def attach_images(doc: Document, root_dir, known: frozenset[str], max_pixels: float | None = None) -> list[Asset]:
+def attach_images(doc: Document, config, known: frozenset[str]) -> list[Asset]:
     """Local images become assets under images/; one the book cannot use (already a
     diagnostic of the check stage) becomes a visible placeholder."""
     assets = []
@@ -127,7 +127,7 @@ def attach_images(doc: Document, root_dir, known: frozenset[str], max_pixels: fl
         src = img.get("src", "")
         if src in known:
             continue            # a rendered diagram, already an asset
-        found = image_source(src, doc, root_dir, max_pixels)
+        found = image_source(src, doc, config.root, config.check.max_image_pixels, config.static_dir)
         if found.path is None:
             placeholder = element("span", {"class": "missing-image"}, f"［图片未载入：{src}］")
             placeholder.tail = img.tail

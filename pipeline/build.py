@@ -99,8 +99,7 @@ def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | 
         number = entry.number if doc.kind == "chapter" else None
         figures, figure_assets = _place_figures(doc, rendered.get(doc.section_id, []),
                                                 f"{number}-" if number is not None else "", config, report)
-        image_assets = assemble.attach_images(doc, config.root, frozenset(a.href for a in figure_assets),
-                                              config.check.max_image_pixels)
+        image_assets = assemble.attach_images(doc, config, frozenset(a.href for a in figure_assets))
         extracted = assemble.structure(doc.tree, doc.section_id, config.assemble.takeaways_box_in_chapter,
                                        report.index)
         section = Section(

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import shortcodes
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
@@ -53,6 +54,13 @@ ARTICLE_SCHEMA = {
 }
 # Optional keys an article may carry to join the editorial workflow like a chapter does.
 ARTICLE_OPTIONAL = {"status": _STR, "word_count": _INT, "last_updated": _DATE}
+# Keys Hugo knows: an article from a Hugo site may carry them; the book does not use them.
+_ANY = (lambda v: True, "any value")
+HUGO_KEYS = {key: _ANY for key in (
+    "slug", "weight", "aliases", "author", "authors", "summary", "keywords", "lastmod", "publishDate",
+    "expiryDate", "url", "type", "layout", "toc", "math", "series", "images", "cover", "linkTitle", "menu",
+    "params", "markup", "headless", "isCJKLanguage", "translationKey", "outputs", "resources", "sitemap",
+    "build", "subtitle", "comments", "showToc", "hidden", "icon", "bookToc", "bookFlatSection", "bookCollapseSection")}
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
                ".gif": "image/gif", ".webp": "image/webp"}
@@ -115,32 +123,36 @@ def document_status(document: Document) -> str:
     """The workflow status; Hugo's `draft` flag maps onto draft/final."""
     if "status" in document.meta:
         return str(document.meta["status"])
-    if document.kind == "article" and isinstance(document.meta.get("draft"), bool):
-        return "draft" if document.meta["draft"] else "final"
+    if document.kind == "article":
+        # Hugo publishes a page unless it says draft: true
+        return "draft" if document.meta.get("draft") is True else "final"
     return "unknown"
 
 
 # ------------------------------------------------------------------ metadata
 
-def check_schema(doc: Document, statuses: tuple[str, ...], diagnostics: Diagnostics) -> None:
-    required = CHAPTER_SCHEMA if doc.kind == "chapter" else ARTICLE_SCHEMA
-    optional = {} if doc.kind == "chapter" else ARTICLE_OPTIONAL
+def check_schema(doc: Document, settings, diagnostics: Diagnostics) -> None:
+    """Required keys (check.require in book.yaml) must be there; every known key has the right type."""
+    known = CHAPTER_SCHEMA if doc.kind == "chapter" else {**ARTICLE_SCHEMA, **ARTICLE_OPTIONAL, **HUGO_KEYS}
     first_line = min(doc.key_lines.values(), default=2)
-    for key, (_, description) in required.items():
+    for key in settings.required(doc.kind):
         if key not in doc.meta:
+            description = known.get(key, _ANY)[1]
             diagnostics.add("meta-missing", f"the front matter has no '{key}'.", doc.path, first_line,
-                            f"Add '{key}:' with {description}.")
+                            f"Add '{key}:' with {description} (check.require in book.yaml asks for it).")
     for key, value in doc.meta.items():
         line = doc.key_lines.get(key)
-        rule = required.get(key) or optional.get(key)
+        rule = known.get(key)
         if rule is None:
+            listed = [k for k in known if k not in HUGO_KEYS]
             diagnostics.add("meta-unknown-key", f"unknown front-matter key '{key}'.", doc.path, line,
-                            f"Known keys: {', '.join([*required, *optional])}.")
+                            f"Known keys: {', '.join(listed)}.")
             continue
         is_valid, description = rule
         if not is_valid(value):
             diagnostics.add("meta-type", f"'{key}' is {shown(value)}, which is not {description}.", doc.path, line,
                             f"Write {key} as {description}.")
+    statuses = settings.statuses
     if "status" in doc.meta and doc.meta["status"] not in statuses:
         diagnostics.add("status-unknown", f"unknown status {shown(doc.meta['status'])}.", doc.path,
                         doc.key_lines.get("status"), f"Use one of: {', '.join(statuses)}.")
@@ -218,15 +230,16 @@ class ImageSource:
     reason: str = ""
 
 
-def image_source(src: str, doc: Document, root: Path, max_pixels: float | None = None) -> ImageSource:
-    """Where an image's file is, or why the book cannot use it (pipeline.resources decides)."""
+def image_source(src: str, doc: Document, root: Path, max_pixels: float | None = None,
+                 static: Path | None = None) -> ImageSource:
+    """Where an image's file is, or why the book cannot use it (pipeline.resources decides).
+    Root-relative paths (/images/x.png) start at the static folder, as in Hugo."""
     if src.startswith("data:"):
         return ImageSource(None, "image-remote", f"the image is embedded as a data: URL ({src[:40]}…)")
     if _REMOTE.match(src):
         return ImageSource(None, "image-remote", f"the image {src} is remote, and a build fetches nothing")
-    # Root-relative paths (Hugo's static files) start at the manuscript folder.
     relative = src.lstrip("/") if src.startswith("/") else src
-    verdict = confine(relative, root if src.startswith("/") else doc.path.parent, [root])
+    verdict = confine(relative, (static or root) if src.startswith("/") else doc.path.parent, [root])
     if not verdict:
         code = "image-outside" if "outside" in verdict.reason else "image-missing"
         return ImageSource(None, code, f"the image {verdict.reason}")
@@ -261,7 +274,7 @@ IMAGE_HINTS = {
 def check_images(doc: Document, config: BookConfig, diagnostics: Diagnostics) -> None:
     for img in doc.tree.iter("img"):
         src = img.get("src") or ""
-        found = image_source(src, doc, config.root, config.check.max_image_pixels)
+        found = image_source(src, doc, config.root, config.check.max_image_pixels, config.static_dir)
         line = line_of(img) or doc.line_containing(src)
         if found.path is None:
             diagnostics.add(found.code, found.reason + ".", doc.path, line, IMAGE_HINTS[found.code])
@@ -293,14 +306,16 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
 
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
-    trees = parse_all([(d.body, d.body_line) for d in documents], cache_dir / "pandoc")
+    bodies = [(shortcodes.expand(d.body, d.body_line, diagnostics, d.path), d.body_line) for d in documents]
+    trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir)
     reports = []
     for doc, tree in zip(documents, trees):
         doc.tree = tree
+        shortcodes.finish_shortcodes(tree)
         sanitize(doc, diagnostics)
         m = measure(tree)
-        check_schema(doc, config.check.statuses, diagnostics)
+        check_schema(doc, config.check, diagnostics)
         check_slugs(doc, registry, diagnostics)
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
         reports.append(DocumentReport(doc, m))

@@ -56,6 +56,13 @@ class CheckSettings:
     # Limits that keep a hostile or mistaken file from exhausting the machine.
     max_document_kb: float = 2048
     max_image_pixels: float = 40_000_000
+    # Front-matter keys each kind of document must have; the others are checked when present.
+    # Hugo needs nothing but a title; a house style can ask for more (the bundled book does).
+    require: tuple[tuple[str, tuple[str, ...]], ...] = (("chapter", ("chapter_number", "title")),
+                                                         ("article", ("title",)))
+
+    def required(self, kind: str) -> tuple[str, ...]:
+        return dict(self.require).get(kind, ())
 
     @property
     def final_status(self) -> str:
@@ -96,6 +103,7 @@ class PrintSettings:
     serif_font: str = "Noto Serif CJK SC"
     sans_font: str = "Noto Sans CJK SC"
     parallel: str = "auto"     # auto | on | off: lay chapters out in several processes
+    notes: str = "footnote"    # footnote (at the foot of the page) | chapter-end
 
     def text_block_mm(self) -> tuple[float, float]:
         """Width and height of the text block: the trim less the margins."""
@@ -130,10 +138,16 @@ class BookConfig:
     diagrams: DiagramSettings = field(default_factory=DiagramSettings)
     print: PrintSettings = field(default_factory=PrintSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
+    static: Path | None = None      # Hugo's static/ folder, inside the manuscript
 
     @property
     def path(self) -> Path:
         return self.root / CONFIG_NAME
+
+    @property
+    def static_dir(self) -> Path:
+        """Where root-relative paths (/images/x.png, Hugo's static/) start."""
+        return self.static or self.root
 
     @property
     def registry_dir(self) -> Path:
@@ -458,7 +472,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         chapters=chapters, parts=tuple(parts), appendices=appendices,
         check=CheckSettings(check.number("word_count_tolerance", 0.05), tuple(str(s) for s in statuses),
                             check.str("registry", "data"), check.number("max_document_kb", 2048),
-                            check.number("max_image_pixels", 40_000_000)),
+                            check.number("max_image_pixels", 40_000_000), _requirements(check)),
+        static=_static_folder(context, top.str("static")),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),
@@ -480,10 +495,28 @@ def _parse(context: _Context, data: dict) -> BookConfig:
             serif_font=printing.str("serif_font", "Noto Serif CJK SC"),
             sans_font=printing.str("sans_font", "Noto Sans CJK SC"),
             # The documented values are on/off, which YAML 1.1 reads, unquoted, as true/false.
-            parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on"))),
+            parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on")),
+            notes=printing.choice("notes", "footnote", ("footnote", "chapter-end"))),
         epub=EpubSettings(cover=(root / cover) if cover else None,
                           accessibility_summary=epub.str("accessibility_summary", "") or ""),
     )
+
+
+def _requirements(check: "_Reader") -> tuple[tuple[str, tuple[str, ...]], ...]:
+    require = check.section("require")
+    defaults = dict(CheckSettings.require)
+    return tuple((kind, tuple(str(k) for k in require.list(kind)) or defaults[kind]) for kind in ("chapter", "article"))
+
+
+def _static_folder(context: _Context, name: str | None) -> Path | None:
+    if name is None:
+        return None
+    folder = (context.root / name).resolve()
+    if not folder.is_relative_to(context.root) or not folder.is_dir():
+        context.invalid(("static",), f"'static' names '{name}', which is not a folder inside the manuscript folder.",
+                        "Point it at the folder that holds Hugo's static files, e.g. static: static.")
+        return None
+    return folder
 
 
 def _check_registry(context: _Context, config: BookConfig) -> None:

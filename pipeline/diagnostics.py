@@ -36,6 +36,9 @@ CODES: dict[str, tuple[str, bool]] = {
     "anecdote-count-mismatch": ("warning", False),
     "takeaways-missing": ("warning", False),
     "references-missing": ("warning", False),
+    # Hugo content
+    "shortcode-unknown": ("warning", False),
+    "shortcode-unclosed": ("warning", False),
     # hostile content
     "html-removed": ("warning", False),
     "document-too-large": ("error", False),

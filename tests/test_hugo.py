@@ -1,0 +1,128 @@
+"""Hugo content (tests/books/hugo): articles with only a title, root-relative images from the
+static folder, figure / callout / hint / notice / ref shortcodes."""
+from __future__ import annotations
+
+import subprocess
+import zipfile
+
+import pytest
+from lxml import etree
+
+from conftest import BOOKS, copy_book, run_cli
+from pipeline.check import check_manuscript
+from pipeline.config import load_config
+from pipeline.diagnostics import Diagnostics
+from pipeline.shortcodes import expand
+
+NS = {"x": "http://www.w3.org/1999/xhtml"}
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    diagnostics = Diagnostics()
+    report = check_manuscript(load_config(BOOKS / "hugo"), diagnostics, tmp_path_factory.mktemp("cache"))
+    return report, diagnostics
+
+
+def tree_of(report, stem):
+    return next(d.document.tree for d in report.documents if d.document.stem == stem)
+
+
+def test_hugo_articles_need_only_a_title_and_raise_nothing(checked):
+    report, diagnostics = checked
+    assert [str(d) for d in diagnostics] == []
+    assert {d.status for d in report.documents} == {"final"}      # no draft: true, so published
+
+
+def test_figure_shortcode_becomes_a_figure_with_its_caption(checked):
+    figure = tree_of(checked[0], "intro").find(".//figure")
+    assert figure.get("id") == "fig-shapes"
+    img = figure.find("img")
+    assert img.get("alt") == "一个绿色的圆和一个橙色的方块" and img.get("src") == "/images/shapes.png"
+    caption = figure.find("figcaption")
+    assert "".join(caption.itertext()) == "两个形状：圆与方" and caption.find("strong").text == "圆"
+
+
+def test_callouts_are_boxes_with_their_kind(checked):
+    intro, guide = tree_of(checked[0], "intro"), tree_of(checked[0], "guide")
+    boxes = intro.findall(".//aside")
+    assert [b.get("class") for b in boxes] == ["callout callout-warning", "callout callout-info"]
+    assert [b.find("p").text for b in boxes] == ["注意", "说明"]
+    assert boxes[0].find(".//ul") is not None and boxes[0].find(".//strong").text == "警告"
+    inline = guide.find(".//span[@class='callout callout-tip']")
+    assert "".join(inline.itertext()) == "提示行内的提示"
+
+
+def test_ref_shortcode_and_links_to_the_figure_resolve(checked):
+    links = {a.text: a.get("href") for a in tree_of(checked[0], "intro").iter("a")}
+    assert links == {"这张图": "#fig-shapes", "下一篇": "#setup"}
+
+
+def test_shortcodes_in_code_are_left_alone(checked):
+    intro = tree_of(checked[0], "intro")
+    assert intro.find(".//code").text == '{{< figure src="x" >}}'
+    assert "{{< callout >}}" in intro.find(".//pre").xpath("string()")
+
+
+def test_preprocessing_keeps_every_line_where_it_was():
+    source = ('一\n{{< figure src="a.png" caption="图" >}}\n{{< callout type="tip" >}}\n内\n{{< /callout >}}\n'
+              '[见]({{< ref "b.md#c" >}})\n```\n{{< figure src="x" >}}\n```\n')
+    out = expand(source, 1, Diagnostics(), None)
+    assert out.count("\n") == source.count("\n")
+    lines = out.split("\n")
+    assert lines[1].startswith("[图]{.sc-figure") and lines[2].startswith("::: {.sc-callout")
+    assert lines[4] == ":::" and lines[5] == "[见](b.md#c)" and lines[7] == '{{< figure src="x" >}}'
+
+
+def test_unknown_shortcode_is_a_warning_at_its_line_and_keeps_its_text(tmp_path):
+    book = copy_book("hugo", tmp_path)
+    with (book / "content" / "guide.md").open("a", encoding="utf-8") as handle:
+        handle.write('\n{{< youtube abc123 >}}\n\n{{< details summary="更多" >}}\n内容仍然显示。\n{{< /details >}}\n'
+                     "\n[断链](#nowhere)\n")
+    lines = (book / "content" / "guide.md").read_text(encoding="utf-8").splitlines()
+    diagnostics = Diagnostics()
+    report = check_manuscript(load_config(book), diagnostics, tmp_path / "cache")
+    found = [(d.code, d.line) for d in diagnostics]
+    assert ("shortcode-unknown", lines.index("{{< youtube abc123 >}}") + 1) in found
+    assert ("shortcode-unknown", lines.index('{{< details summary="更多" >}}') + 1) in found
+    # lines after a rewritten shortcode still point at the right place
+    assert ("link-unresolved", lines.index("[断链](#nowhere)") + 1) in found
+    assert "内容仍然显示" in "".join(tree_of(report, "guide").itertext())
+
+
+def test_static_folder_must_be_inside_the_book(tmp_path):
+    book = copy_book("hugo", tmp_path)
+    text = (book / "book.yaml").read_text(encoding="utf-8").replace("static: static", "static: ../elsewhere")
+    (book / "book.yaml").write_text(text, encoding="utf-8")
+    result = run_cli("check", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "'static' names '../elsewhere'" in result.stderr
+
+
+def test_house_rules_are_a_setting(tmp_path):
+    """The stricter keys are asked for only where book.yaml's check.require says so."""
+    book = copy_book("hugo", tmp_path)
+    with (book / "book.yaml").open("a", encoding="utf-8") as handle:
+        handle.write("check:\n  require:\n    article: [title, date, description]\n")
+    result = run_cli("check", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert result.stderr.count("[meta-missing]") == 4        # date and description, in both articles
+
+
+@pytest.mark.slow
+def test_both_outputs_show_the_figures_and_boxes(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("all", "--manuscript", str(BOOKS / "hugo"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    with zipfile.ZipFile(out / "book.epub") as archive:
+        page = etree.fromstring(archive.read("EPUB/text/doc-intro.xhtml"))
+        names = archive.namelist()
+    figure = page.xpath("//x:figure[@id='fig-shapes']", namespaces=NS)[0]
+    src = figure.find("x:img", NS).get("src")
+    assert any(n.endswith(src.rsplit("/", 1)[-1]) for n in names)
+    assert len(page.xpath("//x:aside[contains(@class, 'callout')]", namespaces=NS)) == 2
+    text = subprocess.run(["pdftotext", str(out / "book.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "注意" in text and "两个形状" in text
+    assert text.count("{{<") == 3        # only the three inside code: one inline, two in the block
+    images = subprocess.run(["pdfimages", "-list", str(out / "book.pdf")], capture_output=True, text=True).stdout
+    assert len(images.splitlines()) - 2 >= 2            # the figure and the root-relative image
