@@ -45,6 +45,8 @@ BLANK_RIGHT = set("，。、；：？！）」』】〕〉》〗〙｝］”’"
 # ... and on the left (opening).
 BLANK_LEFT = set("（「『【〔〈《〖〘｛［“‘")
 
+# Inline elements whose text is a flow of its own (pipeline.notes: a page footnote and its blocks).
+OWN_FLOW_CLASSES = {"fn", "fn-block", "fn-item"}
 # Elements whose text is code or otherwise not running prose.
 SKIP_TAGS = {"pre", "code", "kbd", "samp", "script", "style", "svg", "math", "var", "tt"}
 # Headings are not justified and feed bookmarks, so they get no inserted characters.
@@ -194,7 +196,10 @@ def collect_slots(root: etree._Element) -> list[Slot]:
 
     def visit(element, block, editable, spaced):
         tag = element.tag if isinstance(element.tag, str) else ""
-        inner_block = element if tag in BLOCK_TAGS else block
+        # a page footnote (pipeline.notes) is text of its own, set at the foot of the page
+        own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & set((element.get("class") or "").split())) \
+            if tag else False
+        inner_block = element if own_flow else block
         inner_editable = editable and tag not in SKIP_TAGS
         inner_spaced = spaced and tag not in NO_INSERT_TAGS
         slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced))
