@@ -11,11 +11,15 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from pipeline.config import BookConfig
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    from pipeline.math import RenderedMath
 
 
 def source_date_epoch() -> dt.datetime | None:
@@ -99,6 +103,8 @@ class Book:
     draft: bool = False         # --draft: broken diagrams and remote images become visible placeholders
     modified: dt.datetime | None = None   # UTC; from SOURCE_DATE_EPOCH or the newest manuscript date
     titles: dict[str, str] = field(default_factory=dict)   # id -> what a reference to it reads as
+    # (TeX, display) -> the formula rendered for each writer (pipeline/math.py); writers look it up by TeX
+    math: dict[tuple[str, bool], RenderedMath] = field(default_factory=dict)
 
     def asset_for(self, href: str) -> Asset | None:
         return next((a for a in self.assets if a.href == href), None)

@@ -17,6 +17,7 @@ from pipeline.config import BookConfig, load_config
 from pipeline.diagnostics import Diagnostics, display_path
 from pipeline.documents import Document, parse_date
 from pipeline.errors import BuildStopped
+from pipeline.math import render_manuscript_math
 from pipeline.progress import Reporter
 from pipeline.xref import fill_empty_links
 
@@ -91,6 +92,8 @@ def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | 
     stop_on_errors(diagnostics, "check")
     rendered = render_manuscript_diagrams(report, out_dir, reporter=reporter)
     stop_on_errors(diagnostics, "diagrams")
+    math = render_manuscript_math(report, out_dir, reporter=reporter)
+    stop_on_errors(diagnostics, "math")
 
     final = config.check.final_status
     sections_by_doc, assets, takeaways, references = {}, [], [], []
@@ -132,7 +135,7 @@ def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | 
     reporter.say(f"assembled {len(chapters)} chapter(s), {len(parts)} part(s), {len(appendices)} appendix(es)")
     return Book(config=config, chapters=chapters, parts=parts, appendices=appendices, assets=unique_assets,
                 release=release, draft=draft, modified=_modified(config, [d.document for d in report.documents]),
-                titles=dict(report.index.titles))
+                titles=dict(report.index.titles), math=math)
 
 
 def build_book_checked(manuscript: Path, out_dir: Path, *, diagnostics: Diagnostics, release: bool, draft: bool,

@@ -79,7 +79,7 @@ class DiagramSettings:
     renderer: str = "local"
     server: str | None = None
     timeout: float = 60.0
-    layout: str = "auto"
+    layout: str = "auto"          # auto | scale | landscape | transpose (flowcharts; else as auto)
     min_text_pt: float = 6.5
     default_caption: str | None = None
 
@@ -116,6 +116,10 @@ class PrintSettings:
 class EpubSettings:
     cover: Path | None = None
     accessibility_summary: str = ""
+    # Raster images are scaled to at most this many pixels on the long side for the EPUB only
+    # (pipeline.epub_images); 0 packs every image as it is.
+    max_image_px: int = 1600
+    jpeg_quality: int = 85      # 1-100, for JPEG and lossy WebP images the EPUB recompresses
 
 
 @dataclass(frozen=True)
@@ -464,6 +468,16 @@ def _parse(context: _Context, data: dict) -> BookConfig:
     trim, margins = printing.section("trim"), printing.section("margins")
     epub = top.section("epub")
     cover = epub.str("cover")
+    max_image_px = epub.number("max_image_px", EpubSettings.max_image_px)
+    if not (max_image_px.is_integer() and max_image_px >= 0):
+        epub.fail("max_image_px", f"is {shown(epub.data.get('max_image_px'))}, which is not a whole number of pixels.",
+                  "Write the longest side an EPUB image may have, e.g. 1600, or 0 to pack images as they are.")
+        max_image_px = EpubSettings.max_image_px
+    jpeg_quality = epub.number("jpeg_quality", EpubSettings.jpeg_quality)
+    if not (jpeg_quality.is_integer() and 1 <= jpeg_quality <= 100):
+        epub.fail("jpeg_quality", f"is {shown(epub.data.get('jpeg_quality'))}, which is not a whole number from 1 to 100.",
+                  "Write a JPEG quality such as 85 (above 95 makes large files for no visible gain).")
+        jpeg_quality = EpubSettings.jpeg_quality
     return BookConfig(
         root=root, title=top.str("title", required=True), subtitle=top.str("subtitle"),
         authors=tuple(str(a) for a in authors), language=top.str("language", "zh-CN"),
@@ -478,7 +492,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),
             server=diagrams.str("server"), timeout=diagrams.number("timeout", 60),
-            layout=diagrams.choice("layout", "auto", ("auto", "scale", "landscape")),
+            layout=diagrams.choice("layout", "auto", ("auto", "scale", "landscape", "transpose")),
             min_text_pt=diagrams.number("min_text_pt", 6.5),
             default_caption=diagrams.str("default_caption")),
         print=PrintSettings(
@@ -498,7 +512,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
             parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on")),
             notes=printing.choice("notes", "footnote", ("footnote", "chapter-end"))),
         epub=EpubSettings(cover=(root / cover) if cover else None,
-                          accessibility_summary=epub.str("accessibility_summary", "") or ""),
+                          accessibility_summary=epub.str("accessibility_summary", "") or "",
+                          max_image_px=int(max_image_px), jpeg_quality=int(jpeg_quality)),
     )
 
 

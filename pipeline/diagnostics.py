@@ -59,6 +59,9 @@ CODES: dict[str, tuple[str, bool]] = {
     "diagram-render": ("error", True),
     "diagram-too-wide": ("warning", False),
     "diagram-png-fallback": ("warning", False),
+    "diagram-transposed": ("warning", False),
+    # math
+    "math-error": ("error", True),
     # writers
     "pdf-layout": ("warning", False),
     "pdf-glyph-missing": ("warning", False),

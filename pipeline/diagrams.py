@@ -2,9 +2,12 @@
 
 Local rendering runs mermaid from node_modules in system Chromium, all of a build's diagrams in
 one page (tools/render_mermaid.mjs), because starting a browser per diagram costs ~2 s each.
-The SVGs are then made safe for EPUB and WeasyPrint: absolute size, ids unique per diagram,
-no empty <tspan dy>, no CSS var(). Results are cached by content, so an unchanged rebuild
-starts neither node nor Chromium. See docs/diagrams.md.
+A diagram SVG-text labels cannot draw is drawn again with HTML labels, which the renderer turns
+into SVG text; only a label that cannot be converted makes a 2x PNG. The SVGs are then made
+safe for EPUB and WeasyPrint: absolute size, ids unique per diagram, no empty <tspan dy>, no
+CSS var(). Results are cached by content, so an unchanged rebuild starts neither node nor
+Chromium. Layout `transpose` also draws a flowchart turned a quarter and keeps whichever prints
+with the larger text. See docs/diagrams.md.
 """
 from __future__ import annotations
 
@@ -42,9 +45,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NODE_SCRIPT = PROJECT_ROOT / "tools" / "render_mermaid.mjs"
 CONFIG_FILE = PROJECT_ROOT / "styles" / "mermaid-config.json"
 MERMAID_DIR = PROJECT_ROOT / "node_modules" / "mermaid"
-# Bump when the SVG post-processing changes, so old cache entries are not reused.
-POSTPROCESS_VERSION = "2"
-LAYOUTS = ("auto", "scale", "landscape")
+# Bump when the SVG post-processing (or what the renderer does to mermaid's SVG) changes, so
+# old cache entries are not reused. 3: HTML labels converted to SVG text.
+POSTPROCESS_VERSION = "3"
+LAYOUTS = ("auto", "scale", "landscape", "transpose")
 # The headless shell first: it lacks the full browser's sign-in and model-download services,
 # whose start-up leaves a UDP route probe to a public address even with every flag set.
 CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -99,7 +103,7 @@ def find_diagrams(document, diagnostics: Diagnostics) -> list[tuple[etree._Eleme
         if layout is not None and layout not in LAYOUTS:
             diagnostics.add("diagram-attribute", f"the diagram's layout is {layout!r}, which is not one of "
                             f"{', '.join(LAYOUTS)}.", document.path, line,
-                            "Write layout=auto, layout=scale or layout=landscape.")
+                            "Write layout=auto, layout=scale, layout=landscape or layout=transpose.")
             layout = None
         if attributes.get("id") and not pre.get("id"):
             pre.set("id", attributes["id"])   # a fence form pandoc reads no attributes from
@@ -170,6 +174,7 @@ class RenderedDiagram:
     height_px: float
     placement: str        # "inline" or "landscape" (advice for print)
     error: str | None     # set only for draft-mode placeholders
+    transposed: str | None = None   # "LR→TB" when layout transpose drew it the other way
 
 
 @dataclass(frozen=True)
@@ -194,58 +199,126 @@ def render_diagrams(blocks: list[DiagramBlock], settings: DiagramSettings, cache
     """Render every block (cached ones are only looked up) and advise a print placement for each.
 
     Every diagram that fails is a `diagram-render` diagnostic and comes back as a placeholder
-    box showing the error, so one run reports them all; the build decides whether to go on."""
+    box showing the error, so one run reports them all; the build decides whether to go on.
+    A flowchart under layout `transpose` is also rendered with its direction turned (its own
+    cache entry), and the one that prints with the larger smallest text is used."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     config_text = _config_text()
     renderer, mermaid_version = _renderer_id(settings), _mermaid_version()
     keys = [cache_key(block.code, mermaid_version, config_text, renderer) for block in blocks]
+    variants = [transpose_flowchart(block.code) if (block.layout or settings.layout) == "transpose" else None
+                for block in blocks]
+    variant_keys = [cache_key(variant.code, mermaid_version, config_text, renderer) if variant else None
+                    for variant in variants]
     results: dict[str, _Artifact | _Failure] = {}
-    for key in dict.fromkeys(keys):
+    for key in dict.fromkeys(key for pair in zip(keys, variant_keys) for key in pair if key):
         cached = _cached(cache_dir, key)
         if cached:
             results[key] = cached
     done = sum(1 for key in keys if key in results)
     if progress:
         progress(done, len(blocks))
-    missing = {key: block.code for key, block in zip(keys, blocks) if key not in results}
+    # Each transposed variant right after its diagram; progress counts the diagrams only.
+    missing: dict[str, str] = {}
+    for block, key, variant, variant_key in zip(blocks, keys, variants, variant_keys):
+        if key not in results:
+            missing.setdefault(key, block.code)
+        if variant and variant_key not in results:
+            missing.setdefault(variant_key, variant.code)
 
     def on_result(key: str, outcome: _Artifact | _Failure) -> None:
         nonlocal done
         results[key] = outcome
         done += keys.count(key)
-        if progress:
+        if progress and key in keys:
             progress(done, len(blocks))
 
     if missing and settings.renderer == "remote":
         _render_remote(missing, settings, cache_dir, config_text, on_result)
     elif missing:
         _render_local(missing, settings, cache_dir, json.loads(config_text), on_result)
-    return [_finish(block, key, results.get(key), settings, cache_dir, diagnostics, text_width_mm, text_height_mm)
-            for block, key in zip(blocks, keys)]
+    page = _Page(text_width_mm, text_height_mm, settings.min_text_pt)
+    return [_finish(block, key, results.get(key), variant, variant_key,
+                    results.get(variant_key) if variant_key else None, settings, cache_dir, diagnostics, page)
+            for block, key, variant, variant_key in zip(blocks, keys, variants, variant_keys)]
 
 
-def _finish(block: DiagramBlock, key: str, outcome: _Artifact | _Failure | None, settings: DiagramSettings,
-            cache_dir: Path, diagnostics: Diagnostics, text_width_mm: float, text_height_mm: float) -> RenderedDiagram:
+@dataclass(frozen=True)
+class _Page:
+    text_width_mm: float
+    text_height_mm: float
+    min_text_pt: float
+
+
+def _finish(block: DiagramBlock, key: str, outcome: _Artifact | _Failure | None, variant: "Transposition | None",
+            variant_key: str | None, variant_outcome: _Artifact | _Failure | None, settings: DiagramSettings,
+            cache_dir: Path, diagnostics: Diagnostics, page: _Page) -> RenderedDiagram:
     if outcome is None:
         outcome = _Failure("it was not rendered: an earlier diagram timed out and stopped the renderer.")
+    if isinstance(variant_outcome, _Failure) and variant_outcome.timeout:
+        # It stopped the renderer: say which diagram did, even though its own drawing is fine.
+        _report_failure(block, _Failure(f"drawn {variant.new} for layout transpose: {variant_outcome.message}",
+                                        timeout=True), settings, diagnostics)
     if isinstance(outcome, _Failure):
         _report_failure(block, outcome, settings, diagnostics)
         return _placeholder(block, key, outcome.message, cache_dir)
-    if outcome.media_type == "image/png":
-        diagnostics.add("diagram-png-fallback", "the diagram needs HTML labels (<foreignObject>), which print and "
-                        "EPUB readers do not draw; it is embedded as a 2x PNG instead.", block.file, block.line,
-                        "Shorter labels without line breaks let mermaid draw plain SVG text.")
     layout = block.layout or settings.layout
-    placement = advise_placement(outcome.width_px, outcome.min_font_px, layout, text_width_mm, settings.min_text_pt)
+    if layout == "transpose":   # "transpose when it helps, else as auto"
+        if variant and isinstance(variant_outcome, _Artifact) and prefers_transposed(outcome, variant_outcome, page):
+            return _finish_transposed(block, variant, variant_key, outcome, variant_outcome, diagnostics, page)
+        layout = "auto"
+    _warn_png(block, outcome, diagnostics)
+    placement = advise_placement(outcome.width_px, outcome.min_font_px, layout, page.text_width_mm, page.min_text_pt)
     if placement == "landscape" and layout == "auto":
-        rotated_pt = smallest_text_pt(outcome.width_px, outcome.min_font_px, text_height_mm)
-        if rotated_pt < settings.min_text_pt:
+        rotated_pt = smallest_text_pt(outcome.width_px, outcome.min_font_px, page.text_height_mm)
+        if rotated_pt < page.min_text_pt:
             diagnostics.add("diagram-too-wide", f"the diagram is too wide even on a landscape page (its smallest "
                             f"text would be {rotated_pt:.1f} pt).", block.file, block.line,
-                            "Split it, or shorten its labels.")
+                            "Split it, or shorten its labels."
+                            + (" Or let layout=transpose try it the other way round."
+                               if (block.layout or settings.layout) != "transpose" and transpose_flowchart(block.code)
+                               else ""))
     return RenderedDiagram(block, outcome.path, outcome.media_type, outcome.width_px, outcome.height_px,
                            placement, None)
+
+
+def _finish_transposed(block: DiagramBlock, variant: "Transposition", key: str, original: _Artifact,
+                       outcome: _Artifact, diagnostics: Diagnostics, page: _Page) -> RenderedDiagram:
+    """The transposed drawing, placed the way print_fit judged it: fitted into the text block
+    (a copy with a smaller absolute size when it is too tall) or on a landscape page."""
+    _report_transposition(block, variant, original, outcome, page, diagnostics)
+    _warn_png(block, outcome, diagnostics)
+    placement, points = print_fit(outcome.width_px, outcome.height_px, outcome.min_font_px,
+                                  page.text_width_mm, page.text_height_mm, page.min_text_pt)
+    if placement == "inline":
+        outcome = _fitted(outcome, key, page)
+    if points < page.min_text_pt:
+        where = "even on a landscape page" if placement == "landscape" else "for the page, upright or on its side"
+        diagnostics.add("diagram-too-wide", f"the diagram is too large {where}, either way round (its smallest "
+                        f"text would be {points:.1f} pt).", block.file, block.line, "Split it, or shorten its labels.")
+    return RenderedDiagram(block, outcome.path, outcome.media_type, outcome.width_px, outcome.height_px,
+                           placement, None, f"{variant.old}→{variant.new}")
+
+
+def _warn_png(block: DiagramBlock, outcome: _Artifact, diagnostics: Diagnostics) -> None:
+    if outcome.media_type == "image/png":
+        diagnostics.add("diagram-png-fallback", "the diagram has labels that cannot be drawn as SVG text (HTML "
+                        "inside <foreignObject>: icons, images, lists, math), which print and EPUB readers do not "
+                        "draw; it is embedded as a 2x PNG instead.", block.file, block.line,
+                        "Labels of plain text, with <br>, bold or italic, are drawn as SVG text.")
+
+
+def _report_transposition(block: DiagramBlock, variant: "Transposition", original: _Artifact,
+                          transposed: _Artifact, page: _Page, diagnostics: Diagnostics) -> None:
+    def described(artifact: _Artifact) -> str:
+        placement, points = print_fit(artifact.width_px, artifact.height_px, artifact.min_font_px,
+                                      page.text_width_mm, page.text_height_mm, page.min_text_pt)
+        return f"{points:.1f} pt " + ("inline" if placement == "inline" else "on a landscape page")
+    diagnostics.add("diagram-transposed", f"layout transpose: the flowchart is drawn {variant.new} "
+                    f"({DIRECTION_NAMES[variant.new]}) instead of {variant.old}, so its smallest text prints at "
+                    f"{described(transposed)} instead of {described(original)}.", block.file, block.line,
+                    f"Write '{variant.header}' in the diagram to keep this direction without layout=transpose.")
 
 
 def _report_failure(block: DiagramBlock, failure: _Failure, settings: DiagramSettings,
@@ -282,6 +355,113 @@ def advise_placement(width_px: float, min_font_px: float, layout: str, text_widt
     if layout == "scale":
         return "inline"
     return "landscape" if smallest_text_pt(width_px, min_font_px, text_width_mm) < min_text_pt else "inline"
+
+
+# A figure may take this share of the text block's height; the rest is for its caption.
+FIGURE_HEIGHT_SHARE = 0.9
+# Layout transpose turns a diagram when that gains at least this much text size (no flip-flop
+# over a rounding difference).
+TRANSPOSE_GAIN = 1.05
+
+
+def print_fit(width_px: float, height_px: float, min_font_px: float, text_width_mm: float,
+              text_height_mm: float, min_text_pt: float) -> tuple[str, float]:
+    """How layout transpose judges a drawing: fitted into the text block both ways, or onto a
+    landscape page. Returns (`inline` when its smallest text stays at least min_text_pt in the
+    text block, or when a landscape page would not make it larger; else `landscape`, and the
+    size in pt its smallest text prints at there). Unlike the auto rule this counts the height
+    too: a flowchart turned top to bottom is as likely to be too tall as it was too wide."""
+    def points(across_mm: float, down_mm: float) -> float:
+        across, down = across_mm * PX_PER_MM, down_mm * PX_PER_MM * FIGURE_HEIGHT_SHARE
+        scale = min(1.0, across / width_px if width_px > 0 else 1.0, down / height_px if height_px > 0 else 1.0)
+        return min_font_px * PT_PER_PX * scale
+    inline, rotated = points(text_width_mm, text_height_mm), points(text_height_mm, text_width_mm)
+    if inline >= min_text_pt or rotated <= inline:
+        return "inline", inline
+    return "landscape", rotated
+
+
+def prefers_transposed(original: _Artifact, transposed: _Artifact, page: _Page) -> bool:
+    """Layout transpose: does the transposed drawing print better? Readable text (at least
+    min_text_pt) first, then (both readable) inline in the text block rather than on a landscape
+    page, then larger smallest text, by at least TRANSPOSE_GAIN. A PNG never beats an SVG."""
+    if transposed.media_type == "image/png" and original.media_type != "image/png":
+        return False
+    (o_place, o_pt), (t_place, t_pt) = (print_fit(a.width_px, a.height_px, a.min_font_px, page.text_width_mm,
+                                                  page.text_height_mm, page.min_text_pt)
+                                        for a in (original, transposed))
+    o_readable, t_readable = o_pt >= page.min_text_pt, t_pt >= page.min_text_pt
+    if o_readable != t_readable:
+        return t_readable
+    if o_readable and o_place != t_place:
+        return t_place == "inline"
+    return t_pt > o_pt * TRANSPOSE_GAIN
+
+
+def _fitted(artifact: _Artifact, key: str, page: _Page) -> _Artifact:
+    """An inline SVG taller than the text block once scaled to its width, with an absolute size
+    that fits the block: print.css scales an inline figure to the text width only. A copy next
+    to the entry, named by its key and size; the cached entry itself is never changed."""
+    across, down = page.text_width_mm * PX_PER_MM, page.text_height_mm * PX_PER_MM * FIGURE_HEIGHT_SHARE
+    width_scale = min(1.0, across / artifact.width_px) if artifact.width_px > 0 else 1.0
+    if artifact.media_type != "image/svg+xml" or artifact.height_px * width_scale <= down:
+        return artifact
+    scale = down / artifact.height_px
+    # the sizes written, rounded down to 0.01 px so the figure never exceeds the block
+    width, height = (math.floor(size * scale * 100) / 100 for size in (artifact.width_px, artifact.height_px))
+    try:
+        root = etree.fromstring(_read_regular_file(artifact.path), etree.XMLParser(huge_tree=True))
+    except (OSError, etree.XMLSyntaxError):
+        return artifact
+    root.set("width", _number(width))
+    root.set("height", _number(height))
+    path = artifact.path.with_name(f"{key}.fit-{_number(width)}x{_number(height)}.svg")
+    try:
+        if path.is_dir() and not path.is_symlink():   # whatever sits under the name is replaced
+            shutil.rmtree(path)
+        atomic_write_bytes(path, etree.tostring(root, encoding="utf-8", xml_declaration=False))
+    except OSError:
+        return artifact
+    return _Artifact(path, artifact.media_type, width, height, artifact.min_font_px * scale)
+
+
+# ----------------------------------------------------------------------------- transpose
+
+@dataclass(frozen=True)
+class Transposition:
+    code: str      # the diagram with its directions turned
+    old: str       # its direction, e.g. LR
+    new: str       # the direction it is drawn in instead, e.g. TB
+    header: str    # the new first statement, e.g. "flowchart TB"
+
+
+TRANSPOSED = {"LR": "TB", "RL": "BT", "TB": "LR", "TD": "LR", "BT": "RL"}
+DIRECTION_NAMES = {"LR": "left to right", "RL": "right to left", "TB": "top to bottom",
+                   "TD": "top to bottom", "BT": "bottom to top"}
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+FLOWCHART_HEADER = re.compile(r"[ \t]*(?P<kind>flowchart-elk|flowchart|graph)(?:[ \t]+(?P<dir>TB|TD|BT|RL|LR))?"
+                              r"(?=[ \t]*(?:;|%%|\r?\n|\Z))")
+DIRECTION_STATEMENT = re.compile(r"^(?P<lead>[ \t]*direction[ \t]+)(?P<dir>TB|TD|BT|RL|LR)\b", re.M)
+
+
+def transpose_flowchart(code: str) -> Transposition | None:
+    """A flowchart with its direction turned a quarter (LR→TB, RL→BT, TB/TD→LR, BT→RL), the
+    `direction` of its subgraphs too; None for any other diagram. Front matter, %%{init}%%
+    directives and comments before the header are kept."""
+    front = FRONT_MATTER.match(code)
+    position = front.end() if front else 0
+    for line in code[position:].splitlines(keepends=True):
+        if line.strip() and not line.strip().startswith("%%"):
+            break
+        position += len(line)
+    header = FLOWCHART_HEADER.match(code, position)
+    if not header:
+        return None
+    old = header["dir"] or "TB"   # mermaid's default
+    new = TRANSPOSED[old]
+    rest = DIRECTION_STATEMENT.sub(lambda m: m["lead"] + TRANSPOSED[m["dir"]], code[header.end():])
+    first = f"{header['kind']} {new}"
+    return Transposition(code[:header.start("kind")] + first + rest, "TB" if old == "TD" else old, new, first)
 
 
 # ----------------------------------------------------------------------------- cache
@@ -366,7 +546,8 @@ def _read_regular_file(path: Path, limit: int | None = None) -> bytes:
 def _discard(cache_dir: Path, key: str) -> None:
     # The meta first: whatever part of the entry stays behind is a plain miss. A folder under
     # an entry's name would make the next atomic write fail, so it goes too.
-    for suffix in ENTRY_SUFFIXES:
+    fitted = [path.name.removeprefix(key) for path in cache_dir.glob(f"{key}.fit-*.svg")]
+    for suffix in (*ENTRY_SUFFIXES, *fitted):
         path = cache_dir / f"{key}{suffix}"
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
@@ -425,12 +606,23 @@ def _render_local(missing: dict[str, str], settings: DiagramSettings, cache_dir:
     chromium, node = find_chromium(), _find_node()
     ids = {key: svg_id_for(key) for key in missing}
     job = {"chromium": chromium, "mermaid": str(MERMAID_DIR / "dist" / "mermaid.min.js"), "config": config,
-           "timeoutMs": int(settings.timeout * 1000),
+           "htmlConfig": html_label_config(config), "timeoutMs": int(settings.timeout * 1000),
            "diagrams": [{"id": ids[key], "code": code} for key, code in missing.items()]}
     key_of = {svg_id: key for key, svg_id in ids.items()}
     for record in _run_renderer(node, job, settings.timeout):
         key = key_of[record["id"]]
         on_result(key, _artifact_from_record(record, key, cache_dir))
+
+
+def html_label_config(config: dict) -> dict:
+    """The book's configuration with HTML labels, for the renderer's second attempt at a
+    diagram whose SVG-text labels fail or leave <foreignObject> (tools/render_mermaid.mjs)."""
+    html = json.loads(json.dumps(config))
+    html["htmlLabels"] = True
+    for section in html.values():
+        if isinstance(section, dict) and "htmlLabels" in section:
+            section["htmlLabels"] = True
+    return html
 
 
 def svg_id_for(key: str) -> str:
@@ -793,4 +985,5 @@ def _placeholder(block: DiagramBlock, key: str, message: str, cache_dir: Path) -
 
 
 __all__ = ["DiagramBlock", "RenderedDiagram", "find_diagrams", "render_diagrams", "find_chromium",
-           "advise_placement", "smallest_text_pt", "cache_key", "make_print_safe", "placeholder_svg"]
+           "advise_placement", "smallest_text_pt", "print_fit", "transpose_flowchart", "cache_key",
+           "make_print_safe", "placeholder_svg"]

@@ -76,7 +76,11 @@ def countable_text(root: etree._Element) -> str:
     parts: list[str] = []
 
     def visit(node):
-        if node.tag in _UNCOUNTED_TAGS or _UNCOUNTED_CLASSES & set((node.get("class") or "").split()):
+        classes = set((node.get("class") or "").split())
+        if node.tag in _UNCOUNTED_TAGS or _UNCOUNTED_CLASSES & classes:
+            return
+        if "math" in classes:            # a formula is one word, whatever its TeX
+            parts.append(" 𝑥 ")
             return
         if node.tag == "img" and node.get("alt"):
             parts.append(f" {node.get('alt')} ")

@@ -31,7 +31,10 @@ from pipeline.tree import CODE_TAGS, LINE, element, parse_html, prose_blocks, re
 PANDOC_FORMAT = "commonmark_x+sourcepos-smart+east_asian_line_breaks-gfm_auto_identifiers"
 SOURCEPOS_FILTER = Path(__file__).resolve().parent / "pandoc" / "sourcepos.lua"
 # No syntax highlighting: it would add ids of pandoc's own (cb1, cb1-1) to every code block.
-PANDOC_ARGS = ["--sandbox", "--wrap=none", "--section-divs=false", "--syntax-highlighting=none"]
+# --mathjax keeps each formula's TeX as it was written, in <span class="math inline">\(…\)</span>
+# or <span class="math display">\[…\]</span>, for the math stage (pipeline/math.py); without it
+# pandoc turns simple TeX into approximate Unicode text and leaves the rest raw.
+PANDOC_ARGS = ["--sandbox", "--wrap=none", "--section-divs=false", "--syntax-highlighting=none", "--mathjax"]
 _POSITION = re.compile(r"(?:^|@|;)(\d+):\d+-")
 
 

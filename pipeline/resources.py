@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//")
 
@@ -63,6 +63,15 @@ def check_image_file(path: Path, max_pixels: int) -> ImageCheck:
     Pillow reads only the header for the size, then verifies the data."""
     if path.suffix.lower() == ".svg":
         return _check_svg(path)
+    # WeasyPrint's import makes Pillow accept cut-off files for the whole process; a check must not
+    saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        return _check_raster(path, max_pixels)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _check_raster(path: Path, max_pixels: int) -> ImageCheck:
     try:
         with Image.open(path) as image:
             width, height = image.size

@@ -65,8 +65,8 @@ def sanitize(document: Document, diagnostics: Diagnostics) -> None:  # noqa: C90
         if node is tree or not _attached(node, tree):
             continue                  # the root, or inside something already removed
         if not is_element(node):
-            if isinstance(node, etree._ProcessingInstruction):
-                remove_keeping_tail(node)
+            # comments and processing instructions never print: gone, so no later stage meets them
+            remove_keeping_tail(node)
             continue
         tag = node.tag.lower() if isinstance(node.tag, str) else ""
         if tag in DANGEROUS or ":" in tag and tag.split(":")[-1] in DANGEROUS:

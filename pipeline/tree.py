@@ -86,10 +86,11 @@ def line_of(node: etree._Element) -> int | None:
 
 def text_slots(block: etree._Element) -> Iterator[tuple[etree._Element, str]]:
     """(node, "text" | "tail") for every run of prose text that belongs to `block` itself, in
-    order: inline children are entered, nested blocks and code are not (their tails are)."""
+    order: inline children are entered, nested blocks, code and TeX math are not (their tails are)."""
     yield block, "text"
     for child in block:
-        if is_element(child) and child.tag not in BLOCK_TAGS and child.tag not in CODE_TAGS:
+        if is_element(child) and child.tag not in BLOCK_TAGS and child.tag not in CODE_TAGS \
+                and "math" not in (child.get("class") or "").split():
             yield from text_slots(child)
         yield child, "tail"
 

@@ -195,10 +195,11 @@ def collect_slots(root: etree._Element) -> list[Slot]:
     slots: list[Slot] = []
 
     def visit(element, block, editable, spaced):
-        tag = element.tag if isinstance(element.tag, str) else ""
+        if not isinstance(element.tag, str):
+            return                      # a comment: its text is not the book's (its tail is, via the parent)
+        tag = element.tag
         # a page footnote (pipeline.notes) is text of its own, set at the foot of the page
-        own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & set((element.get("class") or "").split())) \
-            if tag else False
+        own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & set((element.get("class") or "").split()))
         inner_block = element if own_flow else block
         inner_editable = editable and tag not in SKIP_TAGS
         inner_spaced = spaced and tag not in NO_INSERT_TAGS

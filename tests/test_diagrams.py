@@ -6,6 +6,7 @@ pipeline.parse.markdown_tree -> find_diagrams. One module-scoped render session 
 rendering tests, so the slow part of this file starts Chromium only a few times."""
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from dataclasses import replace
@@ -15,12 +16,13 @@ import pytest
 from lxml import etree
 
 from pipeline import diagrams
-from pipeline.config import DiagramSettings, DocRef
+from pipeline.config import DiagramSettings, DocRef, load_config
 from pipeline.diagnostics import Diagnostics
-from pipeline.diagrams import (DiagramBlock, advise_placement, find_diagrams, make_print_safe, placeholder_svg,
-                               render_diagrams, resolve_css_vars)
+from pipeline.diagrams import (PX_PER_MM, DiagramBlock, _Artifact, _Page, advise_placement, find_diagrams,
+                               html_label_config, make_print_safe, placeholder_svg, prefers_transposed, print_fit,
+                               render_diagrams, resolve_css_vars, transpose_flowchart)
 from pipeline.documents import Document, read_document
-from pipeline.errors import PipelineError
+from pipeline.errors import BuildStopped, PipelineError
 from pipeline.parse import markdown_tree
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -68,6 +70,26 @@ venn-beta
     set BE["后端"]:22
         text be1["数据库"]
     union FE,BE["全栈"]:8"""
+# A valid state diagram that mermaid's SVG-text labels cannot draw: a note holding a paragraph
+# and a Markdown list fails with "splitLineToFitWidth does not support newlines in the line".
+# mermaid draws it with HTML labels; the renderer does too, and converts them to SVG text.
+STATE_WITH_LIST_NOTE = """\
+stateDiagram-v2
+    [*] --> 草稿
+    草稿 --> 定稿 : 审校通过
+    定稿 --> [*]
+    note right of 草稿
+        要点：
+        - 作者写作初稿
+        - 编辑审校
+    end note"""
+# Fails as SVG text (the Markdown list label) and keeps, with HTML labels, a label that cannot
+# become SVG text (a <ul> with bullets): the one case left for the 2x PNG.
+HTML_LIST_LABEL = """\
+flowchart TD
+    A["`要点：
+    - 作者写作初稿
+    - 编辑审校`"] --> B["<ul><li>第一项</li><li>第二项</li></ul>"]"""
 # Broken on the diagram's own line 3 (mermaid: "Parse error on line 3").
 BROKEN_FLOWCHART = """\
 flowchart LR
@@ -100,6 +122,14 @@ SESSION_CHAPTER = f"""\
 
 ```mermaid
 {VENN_WITH_TEXT_NODES}
+```
+
+```mermaid
+{STATE_WITH_LIST_NOTE}
+```
+
+```mermaid
+{HTML_LIST_LABEL}
 ```
 """
 
@@ -268,12 +298,14 @@ def test_diagram_nested_in_a_list_item_or_quote_is_found(tmp_path, markdown, fen
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     """One renderer run for a chapter holding a Chinese timeline, a Chinese flowchart, a gantt
-    chart and a venn diagram (which keeps foreignObject in mermaid 11: the PNG fallback)."""
+    chart, a venn diagram (whose text nodes are HTML in mermaid 11, converted to SVG text), the
+    state diagram SVG-text labels cannot draw, and a diagram that needs the PNG fallback."""
     folder = tmp_path_factory.mktemp("diagram-session")
     document = document_of(SESSION_CHAPTER, folder)
     found = find_diagrams(document, Diagnostics())
     blocks = [b for _, b in found]
-    assert [b.code for b in blocks] == [TIMELINE, CHINESE_FLOWCHART, GANTT, VENN_WITH_TEXT_NODES]
+    assert [b.code for b in blocks] == [TIMELINE, CHINESE_FLOWCHART, GANTT, VENN_WITH_TEXT_NODES,
+                                        STATE_WITH_LIST_NOTE, HTML_LIST_LABEL]
     cache = folder / "cache"
     launches = diagrams.renderer_launches
     calls = []
@@ -329,22 +361,86 @@ def test_gantt_ticks_are_not_faded(session):
     assert "初稿" in [label.strip() for label in texts_of(gantt.path)]
 
 
+def svg_texts(path: Path) -> list:
+    return list(etree.parse(str(path)).getroot().iter(f"{SVG}text"))
+
+
+def text_of(element) -> str:
+    return "".join(element.itertext()).strip()
+
+
+def converted_labels(path: Path) -> list:
+    """The <text>s the renderer wrote in place of HTML labels (in <g class="label-text">)."""
+    root = etree.parse(str(path)).getroot()
+    texts = root.xpath("//svg:g[@class='label-text']/svg:text", namespaces={"svg": SVG[1:-1]})
+    for text in texts:   # each with its own size and anchor, at a numeric position
+        assert re.search(r"font-size:[\d.]+px", text.get("style")) and "text-anchor:" in text.get("style")
+        float(text.get("x")), float(text.get("y"))
+    return texts
+
+
 @pytest.mark.slow
-def test_foreign_object_diagram_falls_back_to_2x_png_with_a_warning(session):
-    venn, venn_block = session["rendered"][3], session["blocks"][3]
-    assert venn.media_type == "image/png" and venn.path.suffix == ".png"
+def test_foreign_object_labels_become_svg_text(session):
+    """mermaid 11 draws a venn diagram's text nodes as HTML in <foreignObject> even with
+    htmlLabels off; the renderer measures them in the page and writes SVG <text> instead."""
+    venn = session["rendered"][3]
+    assert venn.media_type == "image/svg+xml" and venn.path.suffix == ".svg" and venn.error is None
+    svg = venn.path.read_text(encoding="utf-8")
+    assert "foreignObject" not in svg and "xhtml" not in svg
+    assert {"React", "数据库", "前端", "后端", "全栈"} <= {text_of(t) for t in svg_texts(venn.path)}
+    converted = {text_of(t): t for t in converted_labels(venn.path)}
+    assert set(converted) == {"React", "数据库"}   # the text nodes; the set names were SVG text already
+    # each under its own set's name, centred like it, at the text area's 20px
+    names = {text_of(t): t for t in svg_texts(venn.path) if t.get("class") == "label"}
+    for node, set_name in (("React", "前端"), ("数据库", "后端")):
+        label, name = converted[node], names[set_name]
+        assert abs(float(label.get("x")) - float(name.get("x"))) < 20
+        assert 0 < float(label.get("y")) - float(name.get("y")) < 60
+        assert "font-size:20px" in label.get("style")
+
+
+@pytest.mark.slow
+def test_state_diagram_with_a_multi_line_list_note_comes_out(session):
+    """The issue: a valid stateDiagram-v2 whose note holds a list fails as SVG text
+    ("splitLineToFitWidth does not support newlines"); it is drawn with HTML labels, converted."""
+    state = session["rendered"][4]
+    assert state.error is None and state.media_type == "image/svg+xml"
+    assert not [d for d in session["diagnostics"] if d.line == state.block.line]
+    svg = state.path.read_text(encoding="utf-8")
+    assert "foreignObject" not in svg and "diagram failed" not in svg
+    note = ["要点：", "- 作者写作初稿", "- 编辑审校"]
+    labels = converted_labels(state.path)
+    lines = [text_of(t) for t in labels]
+    assert lines[lines.index(note[0]):lines.index(note[0]) + 3] == note, "one <text> per line of the note"
+    assert {"草稿", "定稿", "审校通过"} <= set(lines)
+    ys = [float(t.get("y")) for t in labels if text_of(t) in note]
+    assert ys == sorted(ys) and len(set(ys)) == 3, "each line of the note below the one before"
+
+
+@pytest.mark.slow
+def test_label_html_cannot_give_up_falls_back_to_2x_png_with_a_warning(session):
+    png, png_block = session["rendered"][5], session["blocks"][5]
+    assert png.media_type == "image/png" and png.path.suffix == ".png" and png.error is None
     from PIL import Image
-    with Image.open(venn.path) as image:
-        assert image.size == (round(venn.width_px * 2), round(venn.height_px * 2))
+    with Image.open(png.path) as image:
+        assert image.size == (round(png.width_px * 2), round(png.height_px * 2))
     (warning,) = of_code(session["diagnostics"], "diagram-png-fallback")
     assert not warning.is_error
-    assert (warning.file, warning.line) == (session["document"].path, venn_block.line)
+    assert (warning.file, warning.line) == (session["document"].path, png_block.line)
     assert "foreignObject" in warning.message
+
+
+def test_html_label_config_turns_every_html_labels_switch_on():
+    config = {"htmlLabels": False, "flowchart": {"htmlLabels": False, "useMaxWidth": False},
+              "state": {"htmlLabels": False}, "gantt": {"useWidth": 560}}
+    assert html_label_config(config) == {"htmlLabels": True, "flowchart": {"htmlLabels": True, "useMaxWidth": False},
+                                         "state": {"htmlLabels": True}, "gantt": {"useWidth": 560}}
+    assert config["flowchart"]["htmlLabels"] is False, "the book's own config is not changed"
 
 
 @pytest.mark.slow
 def test_session_reports_only_the_expected_diagnostics(session):
-    """No diagram of the session fails; the wide timeline and the venn fallback are warnings."""
+    """No diagram of the session fails; the wide timeline and the PNG fallback are warnings."""
     codes = sorted(d.code for d in session["diagnostics"])
     assert codes == ["diagram-png-fallback", "diagram-too-wide"]
     assert not session["diagnostics"].errors
@@ -353,9 +449,9 @@ def test_session_reports_only_the_expected_diagnostics(session):
 
 @pytest.mark.slow
 def test_progress_is_reported(session):
-    assert session["progress"][0] == (0, 4) and session["progress"][-1] == (4, 4)
+    assert session["progress"][0] == (0, 6) and session["progress"][-1] == (6, 6)
     done = [d for d, _ in session["progress"]]
-    assert done == sorted(done) and len(done) == 5
+    assert done == sorted(done) and len(done) == 7
 
 
 @pytest.mark.slow
@@ -368,7 +464,7 @@ def test_cache_hit_starts_no_browser_or_node(session, monkeypatch):
                             progress=lambda d, n: calls.append((d, n)))
     assert diagrams.renderer_launches == launches
     assert [r.path for r in again] == [r.path for r in session["rendered"]]
-    assert calls == [(4, 4)]
+    assert calls == [(6, 6)]
     assert sorted(d.code for d in diagnostics) == sorted(d.code for d in session["diagnostics"])
 
 
@@ -500,6 +596,180 @@ def test_placement_rule():
     assert advise_placement(400, 16, "auto", 130, 6.5) == "inline"
     assert advise_placement(400, 16, "landscape", 130, 6.5) == "landscape"
     assert advise_placement(4000, 16, "scale", 130, 6.5) == "inline"
+
+
+# ----------------------------------------------------------------------------- layout transpose
+
+def test_transpose_turns_the_header_and_every_subgraph_direction():
+    turned = transpose_flowchart("flowchart LR\n    A --> B\n    subgraph S\n      direction TB\n      C\n    end")
+    assert (turned.old, turned.new, turned.header) == ("LR", "TB", "flowchart TB")
+    assert turned.code == "flowchart TB\n    A --> B\n    subgraph S\n      direction LR\n      C\n    end"
+    assert transpose_flowchart("graph RL;\nA-->B").code == "graph BT;\nA-->B"
+    assert transpose_flowchart("graph TD\nA-->B").code == "graph LR\nA-->B"
+    assert transpose_flowchart("flowchart BT\nA-->B").code == "flowchart RL\nA-->B"
+    # no direction is mermaid's TB
+    plain = transpose_flowchart("graph\nA-->B")
+    assert (plain.old, plain.new, plain.code) == ("TB", "LR", "graph LR\nA-->B")
+    # front matter, directives and comments before the header stay as they are
+    head = '---\ntitle: 流程\nconfig:\n  flowchart:\n    curve: basis\n---\n%%{init: {"theme": "base"}}%%\n%% 注释\n'
+    assert transpose_flowchart(head + "  flowchart LR\n  A --> B").code == head + "  flowchart TB\n  A --> B"
+    # a node whose label says "direction LR" is not a statement
+    assert transpose_flowchart("flowchart LR\n  A[direction LR] --> B").code == "flowchart TB\n  A[direction LR] --> B"
+
+
+@pytest.mark.parametrize("code", ["sequenceDiagram\n  A->>B: 你好", "stateDiagram-v2\n  direction LR\n  [*] --> A",
+                                  "flowchartLR\n  A --> B", "pie\n  \"甲\" : 1", TIMELINE, "%% flowchart LR\n"])
+def test_transpose_leaves_other_diagrams_alone(code):
+    assert transpose_flowchart(code) is None
+
+
+def artifact(width: float, height: float, font: float = 16.0, media_type: str = "image/svg+xml") -> _Artifact:
+    return _Artifact(Path("x.svg"), media_type, width, height, font)
+
+
+def test_print_fit_counts_width_and_height():
+    across, down = 130 * PX_PER_MM, 198 * PX_PER_MM * 0.9   # 491 px, and 673 of 748 px for a figure
+    assert print_fit(400, 300, 16, 130, 198, 6.5) == ("inline", 12.0)      # 16 px at full size: 12 pt
+    assert print_fit(900, 100, 16, 130, 198, 6.5) == ("inline", pytest.approx(12 * across / 900))
+    assert print_fit(200, 1200, 16, 130, 198, 6.5) == ("inline", pytest.approx(12 * down / 1200))
+    # too small inline, larger on a landscape page (198 mm across)
+    assert print_fit(2400, 100, 16, 130, 198, 6.5) == ("landscape", pytest.approx(12 * 198 * PX_PER_MM / 2400))
+    # too small inline, and a landscape page (130 mm down) would make it smaller still
+    assert print_fit(100, 3000, 16, 130, 198, 6.5) == ("inline", pytest.approx(12 * down / 3000))
+
+
+def test_transpose_prefers_readable_then_inline_then_larger_text():
+    page = _Page(130, 198, 6.5)
+    wide_chain, tall_chain = artifact(2000, 90), artifact(270, 560)
+    assert prefers_transposed(wide_chain, tall_chain, page)           # unreadable -> readable inline
+    assert not prefers_transposed(tall_chain, wide_chain, page)
+    small, turned_small = artifact(300, 200), artifact(200, 300)
+    assert not prefers_transposed(small, turned_small, page)          # both at full size: nothing gained
+    assert not prefers_transposed(artifact(500, 100), artifact(480, 100), page), "a 4 % gain is no reason"
+    assert prefers_transposed(artifact(900, 100), artifact(300, 500), page)   # 6.5 pt -> 12 pt, both inline
+    assert not prefers_transposed(wide_chain, artifact(270, 560, media_type="image/png"), page), "never a PNG for an SVG"
+    # neither readable: the larger text wins, wherever it is placed
+    assert prefers_transposed(artifact(4000, 70), artifact(220, 1630), page)
+
+
+def test_layout_transpose_is_a_fence_attribute_and_a_book_setting(tmp_path):
+    blocks, diagnostics = blocks_of("```mermaid {layout=transpose}\nflowchart LR\n  A --> B\n```\n", tmp_path)
+    assert [b.layout for b in blocks] == ["transpose"] and len(diagnostics) == 0
+    _, diagnostics = blocks_of("```mermaid {layout=turn}\npie\n```\n", tmp_path, "bad.md")
+    (problem,) = diagnostics
+    assert "layout=transpose" in problem.hint
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "one.md").write_text("---\ntitle: 一\n---\n正文。\n", encoding="utf-8")
+    (tmp_path / "book" / "data").mkdir()
+    yaml = ("title: 书\nidentifier: urn:test:1\ndate: 2026-01-01\ncontents:\n  chapters:\n    - one.md\n"
+            "check:\n  registry: data\ndiagrams:\n  layout: {layout}\n")
+    (tmp_path / "book" / "book.yaml").write_text(yaml.format(layout="transpose"), encoding="utf-8")
+    diagnostics = Diagnostics()
+    assert load_config(tmp_path / "book", diagnostics).diagrams.layout == "transpose" and len(diagnostics) == 0
+    (tmp_path / "book" / "book.yaml").write_text(yaml.format(layout="sideways"), encoding="utf-8")
+    diagnostics = Diagnostics()
+    with contextlib.suppress(BuildStopped):
+        load_config(tmp_path / "book", diagnostics)
+    assert any("transpose" in str(d) for d in diagnostics)
+
+
+# Six steps with long Chinese labels: about 1600 px wide left to right, far too small at 130 mm.
+WIDE_CHAIN = "flowchart LR\n" + "\n".join(
+    f"    S{i}[{label}] --> S{i + 1}[{following}]" for i, (label, following) in enumerate(zip(
+        ["用户提交一个复杂的自然语言问题", "网关进行鉴权限流与请求日志记录", "查询改写模块生成多个检索子问题",
+         "向量数据库召回候选文档片段", "重排序模型按相关性打分筛选"],
+        ["网关进行鉴权限流与请求日志记录", "查询改写模块生成多个检索子问题", "向量数据库召回候选文档片段",
+         "重排序模型按相关性打分筛选", "大语言模型综合上下文生成答案"])))
+# One parent and eight children top to bottom: wide; left to right it is a narrow column.
+WIDE_FAN = "graph TD\n    P[收集并清洗预训练语料]\n" + "\n".join(
+    f"    P --> C{i}[第{i}个下游任务的评测集]" for i in range(1, 9))
+SMALL_LR = "flowchart LR\n    A[提问] --> B[检索] --> C[回答]"
+
+
+@pytest.fixture(scope="module")
+def transposed(tmp_path_factory):
+    """One renderer run with `diagrams.layout: transpose` in book.yaml: a wide LR chain, a wide
+    TB fan, a small LR flowchart, the wide timeline (not a flowchart), and the wide chain again
+    with a fence that says layout=auto."""
+    cache = tmp_path_factory.mktemp("transpose") / "cache"
+    blocks = [block(WIDE_CHAIN, line=10), block(WIDE_FAN, line=20), block(SMALL_LR, line=30),
+              block(TIMELINE, line=40), block(WIDE_CHAIN, line=50, layout="auto")]
+    launches = diagrams.renderer_launches
+    diagnostics = Diagnostics()
+    rendered = render_diagrams(blocks, DiagramSettings(layout="transpose"), cache, diagnostics=diagnostics)
+    assert diagrams.renderer_launches == launches + 1, "the turned drawings are rendered in the same run"
+    return {"cache": cache, "blocks": blocks, "rendered": rendered, "diagnostics": diagnostics}
+
+
+def at_line(diagnostics: Diagnostics, line: int) -> list:
+    return [d for d in diagnostics if d.line == line]
+
+
+@pytest.mark.slow
+def test_transpose_turns_a_wide_lr_chain_top_to_bottom_and_says_so(transposed):
+    chain = transposed["rendered"][0]
+    assert chain.error is None and chain.media_type == "image/svg+xml"
+    assert chain.transposed == "LR→TB" and chain.placement == "inline"
+    (note,) = at_line(transposed["diagnostics"], 10)
+    assert note.code == "diagram-transposed" and not note.is_error
+    sizes = [float(size) for size in re.findall(r"([\d.]+) pt", note.message)]
+    assert "drawn TB (top to bottom) instead of LR" in note.message and "inline instead of" in note.message
+    assert sizes[0] >= 6.5 > sizes[1], "readable now, too small before"
+    assert "'flowchart TB'" in note.hint
+    # it is what layout auto would have sent to a landscape page, and it now fits the text block
+    as_auto = transposed["rendered"][4]
+    assert as_auto.transposed is None and as_auto.placement == "landscape" and as_auto.width_px > 1500
+    assert chain.height_px > chain.width_px
+    assert chain.height_px <= 198 * PX_PER_MM * 0.9 + 0.01 and chain.width_px <= 130 * PX_PER_MM
+    root = etree.parse(str(chain.path)).getroot()
+    assert (float(root.get("width")), float(root.get("height"))) == (chain.width_px, chain.height_px)
+    labels = {re.sub(r"\s", "", "".join(t.itertext())) for t in root.iter(f"{SVG}text")}
+    assert {"用户提交一个复杂的自然语言问题", "大语言模型综合上下文生成答案"} <= labels
+
+
+@pytest.mark.slow
+def test_transpose_turns_a_wide_tb_fan_left_to_right(transposed):
+    fan = transposed["rendered"][1]
+    assert fan.transposed == "TB→LR" and fan.placement == "inline"
+    (note,) = at_line(transposed["diagnostics"], 20)
+    assert note.code == "diagram-transposed" and "drawn LR (left to right) instead of TB" in note.message
+    assert "'graph LR'" in note.hint
+
+
+@pytest.mark.slow
+def test_transpose_leaves_what_fits_and_what_is_no_flowchart_as_auto(transposed):
+    small, timeline = transposed["rendered"][2], transposed["rendered"][3]
+    assert small.transposed is None and small.placement == "inline" and not at_line(transposed["diagnostics"], 30)
+    assert timeline.transposed is None and timeline.placement == "landscape"
+    # exactly what layout auto says about it
+    auto = Diagnostics()
+    (as_auto,) = render_diagrams([block(TIMELINE, line=40)], DiagramSettings(), transposed["cache"], diagnostics=auto)
+    assert (as_auto.path, as_auto.placement) == (timeline.path, timeline.placement)
+    assert [d.message for d in at_line(transposed["diagnostics"], 40)] == [d.message for d in auto]
+    # a fence's layout=auto wins over the book's transpose; the warning suggests transpose
+    as_fence_says = transposed["rendered"][4]
+    assert as_fence_says.transposed is None and as_fence_says.placement == "landscape"
+    (warning,) = at_line(transposed["diagnostics"], 50)
+    assert warning.code == "diagram-too-wide" and "layout=transpose" in warning.hint
+
+
+@pytest.mark.slow
+def test_transpose_is_decided_per_build_from_the_cache(transposed, monkeypatch):
+    """The choice depends on the page, not on the cache: an unchanged rebuild starts nothing and
+    decides the same; on a page wide enough for the chain it stays left to right."""
+    monkeypatch.setenv("BOOK_CHROMIUM", "/nonexistent/chromium")
+    launches = diagrams.renderer_launches
+    again = Diagnostics()
+    rendered = render_diagrams(transposed["blocks"], DiagramSettings(layout="transpose"), transposed["cache"],
+                               diagnostics=again)
+    assert [(r.path, r.transposed, r.placement) for r in rendered] == \
+        [(r.path, r.transposed, r.placement) for r in transposed["rendered"]]
+    assert [str(d) for d in again] == [str(d) for d in transposed["diagnostics"]]
+    wide_page = Diagnostics()
+    (chain,) = render_diagrams([transposed["blocks"][0]], DiagramSettings(layout="transpose"), transposed["cache"],
+                               diagnostics=wide_page, text_width_mm=600, text_height_mm=400)
+    assert chain.transposed is None and chain.placement == "inline" and len(wide_page) == 0
+    assert diagrams.renderer_launches == launches
 
 
 # ----------------------------------------------------------------------------- SVG fixes
