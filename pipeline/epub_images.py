@@ -44,7 +44,7 @@ from pipeline.book import Asset, Book
 
 log = logging.getLogger(__name__)
 
-IMAGE_VERSION = "1"      # bump when anything below changes the bytes it writes
+IMAGE_VERSION = "2"      # bump when anything below changes the bytes it writes
 CACHE_FOLDER = "epub-images"
 FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP", "image/gif": "GIF"}
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif"}
@@ -181,13 +181,17 @@ def _png(image: Image.Image, icc: bytes | None) -> bytes:
     colour_space = icc[16:20] if icc else None      # the ICC header's data colour space
     if icc is None and image.mode in ("RGB", "RGBA") and _is_grey(image):
         image = image.convert("L" if image.mode == "RGB" else "LA")
-    candidates = [_save(image, "PNG", optimize=True, icc_profile=icc)]
+    # zlib's level 9 costs ten times level 6 on a large noisy picture (2.6 s against 0.2 s for a
+    # 1600 px map) for 10 % of its size: small images get it, large ones the default
+    level = 9 if image.width * image.height <= 500_000 else 6
+    candidates = [_save(image, "PNG", compress_level=level, icc_profile=icc)]
     # a palette is RGB: a grey ICC profile would not fit it
     if colour_space in (None, b"RGB "):
         palette = exact_palette(image)
         if palette is not None:
             indexed, alphas = palette
-            candidates.append(_save(indexed, "PNG", optimize=True, icc_profile=icc, transparency=alphas or None))
+            candidates.append(_save(indexed, "PNG", compress_level=level, icc_profile=icc,
+                                    transparency=alphas or None))
     return min(candidates, key=len)
 
 
