@@ -93,8 +93,9 @@ diagrams assemble: setup
 validate: setup
 	$(PY) -m pipeline validate --out $(OUT)
 
+# Two workers, each taking whole test files (their fixtures build a book once per file).
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(PY) bench/bench_diagrams.py
