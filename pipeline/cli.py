@@ -129,6 +129,8 @@ def print_diagnostics(diagnostics: Diagnostics, *, quiet: bool = False) -> None:
     errors, warnings = len(diagnostics.errors), len(diagnostics.warnings)
     if errors or (warnings and not quiet):
         print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    elif diagnostics.infos and not quiet:
+        print(f"{len(diagnostics.infos)} note(s) on what the build adjusted", file=sys.stderr)
 
 
 def _route_stage_warnings(quiet: bool) -> None:

@@ -59,7 +59,7 @@ CODES: dict[str, tuple[str, bool]] = {
     "diagram-render": ("error", True),
     "diagram-too-wide": ("warning", False),
     "diagram-png-fallback": ("warning", False),
-    "diagram-transposed": ("warning", False),
+    "diagram-transposed": ("info", False),
     # math
     "math-error": ("error", True),
     # writers
@@ -96,7 +96,7 @@ def location(file: Path | None, line: int | None) -> str:
 
 @dataclass(frozen=True)
 class Diagnostic:
-    severity: str            # "error" | "warning"
+    severity: str            # "error" | "warning" | "info" (what the build did for you; never fails it)
     code: str
     message: str
     file: Path | None = None
@@ -135,7 +135,7 @@ class Diagnostics:
             hint: str | None = None, severity: str | None = None) -> Diagnostic:
         default, draft_ok = CODES[code]
         severity = severity or default
-        if self.draft and draft_ok:
+        if self.draft and draft_ok and severity == "error":
             severity = "warning"
         if len(message) > MESSAGE_LIMIT:     # a hostile value must not become a 2 GB message
             message = message[:MESSAGE_LIMIT] + "…"
@@ -157,7 +157,11 @@ class Diagnostics:
 
     @property
     def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.items if not d.is_error]
+        return [d for d in self.items if d.severity == "warning"]
+
+    @property
+    def infos(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "info"]
 
     def for_file(self, path: Path) -> list[Diagnostic]:
         return [d for d in self.items if d.file == path]
