@@ -44,10 +44,11 @@ def run_once(count: int, cache: Path) -> None:
     """The measured child: render `count` diagrams into `cache`."""
     sys.path.insert(0, str(ROOT))
     from pipeline.config import DiagramSettings
+    from pipeline.diagnostics import Diagnostics
     from pipeline.diagrams import DiagramBlock, render_diagrams
-    blocks = [DiagramBlock(code=code, file=Path("bench.md"), line=i + 1, start=0, end=0, id=None,
+    blocks = [DiagramBlock(code=code, file=Path("bench.md"), line=i + 1, id=None,
                            caption=None, alt=None, layout=None) for i, code in enumerate(corpus(count))]
-    rendered = render_diagrams(blocks, DiagramSettings(), cache)
+    rendered = render_diagrams(blocks, DiagramSettings(), cache, diagnostics=Diagnostics())
     assert all(r.error is None for r in rendered)
 
 
