@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         fatal, code = error, EXIT_ERROR
     except OSError as error:
         fatal, code = os_error(error), EXIT_ERROR
+    except Exception as error:     # noqa: BLE001 - a bug must still end in a message, not a traceback
+        fatal, code = internal_error(error, args), EXIT_ERROR
     except (KeyboardInterrupt, Terminated) as stop:
         print(f"error: {'interrupted' if isinstance(stop, KeyboardInterrupt) else 'terminated'}; the last "
               "complete outputs were left in place.", file=sys.stderr)
@@ -119,6 +121,22 @@ def os_error(error: OSError) -> PipelineError:
     hint = hints.get(error.errno, "Check the file and the disk, then build again.")
     return PipelineError(f"{what}; the last complete outputs were left in place.",
                          file=error.filename, hint=hint)
+
+
+def internal_error(error: Exception, args) -> PipelineError:
+    """An unexpected failure: the message says where; the traceback goes to a file for the report."""
+    import traceback
+    report = Path(getattr(args, "out", Path("build"))) / "crash.log"
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        saved = f" The details are in {display_path(report)}."
+    except OSError:
+        saved = ""
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    place = f" (in {Path(where.filename).name}, {where.name})" if where else ""
+    return PipelineError(f"the build failed unexpectedly: {type(error).__name__}: {error}{place}.{saved}",
+                         hint="This is a bug in the pipeline or a library it uses; please report it with that file.")
 
 
 def print_diagnostics(diagnostics: Diagnostics, *, quiet: bool = False) -> None:

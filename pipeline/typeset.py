@@ -58,6 +58,11 @@ NO_INSERT_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "title"}
 THIN_SPACE = "\u2009"
 AUTOSPACE = " "
 JUSTIFY_SPACE = " "
+# A Han/Latin space that must not break the line (it binds a paragraph's last character).
+BOUND_THIN_SPACE = "\u202f"
+# An author's own space (between Latin words, after a full stop, next to a link): set in a
+# span of normal word spacing, since the body cancels every plain U+0020 (the inserted ones).
+AUTHOR_SPACE = "\ue000"
 
 
 def is_han(ch: str) -> bool:
@@ -118,6 +123,7 @@ def insert_spaces(text: str, *, next_char: str = "") -> str:
     """
     text = re.sub(r"(?<=[\u2E80-\u9FFF])[ \n\t]+(?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%])[ \n\t]+(?=[\u2E80-\u9FFF])",
                   THIN_SPACE, text)
+    text = re.sub(r"[ \n\t]+", AUTHOR_SPACE, text)
     out: list[str] = []
     following = text[1:] + next_char
     # clreq: a paragraph's last line never holds a single character, so at the end of a
@@ -127,6 +133,8 @@ def insert_spaces(text: str, *, next_char: str = "") -> str:
         after = following[index] if index < len(following) else ""
         out.append(before)
         if index + 1 == last_han:
+            if needs_autospace(before, after):
+                out.append(BOUND_THIN_SPACE)
             continue
         if break_allowed(before, after):
             out.append(JUSTIFY_SPACE)
@@ -152,12 +160,18 @@ def split_pieces(text: str) -> list[Piece]:
     plain_start = index = 0
     while index < len(text):
         match = LATIN_RUN.match(text, index) if not (index and is_latin(text[index - 1])) else None
-        if match and " " in match.group(0):
-            pieces += [Piece(text[plain_start:index]), Piece(match.group(0), "lat")]
+        if match and AUTHOR_SPACE in match.group(0):
+            pieces += [Piece(text[plain_start:index]), Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat")]
             index = plain_start = match.end()
             continue
-        if text[index] == THIN_SPACE:
+        if text[index] == AUTHOR_SPACE:
+            pieces += [Piece(text[plain_start:index]), Piece(" ", "lat")]
+            plain_start = index + 1
+        elif text[index] == THIN_SPACE:
             pieces += [Piece(text[plain_start:index]), Piece(AUTOSPACE, "autospace")]
+            plain_start = index + 1
+        elif text[index] == BOUND_THIN_SPACE:
+            pieces += [Piece(text[plain_start:index]), Piece("\u00a0", "autospace")]
             plain_start = index + 1
         elif _is_halt(text, index):
             pieces += [Piece(text[plain_start:index]), Piece(text[index], "halt")]
@@ -267,7 +281,7 @@ def typeset_inline(text: str) -> str:
     return to_html(heading).removeprefix("<span>").removesuffix("</span>")
 
 
-def clean_text(text: str) -> str:
+def clean_text(text: str) -> str:  # noqa: D401
     """Undo the inserted characters: what a reader should get when copying.
 
     Also drops one space between Han and a Latin letter or digit (the autospace,

@@ -284,9 +284,6 @@ def _words(pdf: Path, first: int, last: int) -> list[tuple[int, float, float, fl
 
 
 @slow
-@pytest.mark.xfail(strict=True, reason="print.css gives .section-body word-spacing: -0.256em to cancel the spaces "
-                   "typeset inserts between Han; an author's own space outside a .lat run is cancelled too, so "
-                   "the fixture's reference '甲公司. (2024). 年度报告.' prints as '甲公司.(2024).年度报告.'")
 def test_authors_spaces_in_references_keep_their_width(book, draft_pdf):
     reader = PdfReader(draft_pdf)
     first = page_of(reader, "references")
