@@ -32,7 +32,7 @@ from pipeline.resources import confine
 from pipeline import notes  # noqa: F401  (its WeasyPrint footnote fix must be in every layout process)
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
-from pipeline.typeset import typeset_inline, typeset_tree
+from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
 from pipeline.xref import PAGE_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -212,7 +212,7 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
     text_width, text_height = printing.text_block_mm()
     geometry = env.get_template("geometry.css.j2").render(
         p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx, css=css_string,
-        running_title=css_string(book.config.title), text_width_mm=round(text_width, 2),
+        running_title=css_string(plain_autospace(book.config.title)), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "")
     return str(_macros().head(book.config, book.config.language or "zh-CN",
@@ -223,7 +223,8 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
 
 def front_html(book: Book, options: Options, pages: dict[str, int] | None = None) -> str:
     """Title page, copyright page and TOC; with `pages`, the TOC prints those folios."""
-    return str(_macros().front(book.config, book.release, toc_entries(book, options),
+    toc = [TocEntry(e.kind, Markup(typeset_inline(e.text)), e.href, e.label) for e in toc_entries(book, options)]
+    return str(_macros().front(book.config, book.release, toc,
                                _PagesOrQuestion(pages) if pages is not None else None))
 
 
@@ -437,6 +438,7 @@ def _section_item(book: Book, section: Section, options: Options, typeset: bool,
                      if PAGE_CLASS in (a.get("class") or "").split() and (a.get("href") or "").startswith("#"))
     return {"section": section, "draft": draft, "classes": " ".join(classes),
             "title_html": Markup(typeset_inline(title)) if typeset else title,
+            "running_title": plain_autospace(title) if typeset else title,
             "html": Markup(to_html(root)), "page_refs": refs}
 
 

@@ -173,12 +173,15 @@ def split_pieces(text: str) -> list[Piece]:
         elif text[index] == BOUND_THIN_SPACE:
             pieces += [Piece(text[plain_start:index]), Piece("\u00a0", "autospace")]
             plain_start = index + 1
+        elif text[index] == GAP:
+            pieces += [Piece(text[plain_start:index]), Piece("", "gap")]
+            plain_start = index + 1
         elif _is_halt(text, index):
             pieces += [Piece(text[plain_start:index]), Piece(text[index], "halt")]
             plain_start = index + 1
         index += 1
     pieces.append(Piece(text[plain_start:]))
-    return [p for p in pieces if p.text]
+    return [p for p in pieces if p.text or p.css_class == "gap"]
 
 
 def _is_halt(text: str, index: int) -> bool:
@@ -226,9 +229,24 @@ def collect_slots(root: etree._Element) -> list[Slot]:
     return slots
 
 
+GAP = "\ue001"     # a Han/Latin space drawn as a margin: headings and titles get no inserted characters
+
+
+def insert_gaps(text: str, *, next_char: str = "") -> str:
+    """Han/Latin spacing for text that must stay as written (headings feed bookmarks)."""
+    following = text[1:] + next_char
+    out = []
+    for index, before in enumerate(text):
+        out.append(before)
+        after = following[index] if index < len(following) else ""
+        if needs_autospace(before, after) and not after.isspace():
+            out.append(GAP)
+    return "".join(out)
+
+
 def _rewrite_slot(slot: Slot, next_char: str) -> None:
     text = getattr(slot.node, slot.attr) or ""
-    spaced = insert_spaces(text, next_char=next_char) if slot.spaced else text
+    spaced = insert_spaces(text, next_char=next_char) if slot.spaced else insert_gaps(text, next_char=next_char)
     pieces = split_pieces(spaced)
     if not any(p.css_class for p in pieces):
         setattr(slot.node, slot.attr, spaced)
@@ -281,7 +299,12 @@ def typeset_inline(text: str) -> str:
     return to_html(heading).removeprefix("<span>").removesuffix("</span>")
 
 
-def clean_text(text: str) -> str:  # noqa: D401
+def plain_autospace(text: str) -> str:
+    """Han/Latin spacing in a plain string (running heads are strings, not elements): a quarter em."""
+    return insert_gaps(text).replace(GAP, "\u2005")
+
+
+def clean_text(text: str) -> str:
     """Undo the inserted characters: what a reader should get when copying.
 
     Also drops one space between Han and a Latin letter or digit (the autospace,
