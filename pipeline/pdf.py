@@ -29,7 +29,7 @@ from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output
 from pipeline.resources import confine
-from pipeline import notes  # noqa: F401  (its WeasyPrint footnote fix must be in every layout process)
+from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must be in every layout process)
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
