@@ -85,7 +85,22 @@ def structure(tree: etree._Element, section_id: str, keep_takeaways_box: bool, i
 
 
 def headings_of(tree: etree._Element) -> list[Heading]:
-    return [Heading(int(h.tag[1]), h.get("id"), text_of(h)) for h in tree.iter(*HEADING_TAGS[1:]) if h.get("id")]
+    return [Heading(int(h.tag[1]), h.get("id"), heading_text(h)) for h in tree.iter(*HEADING_TAGS[1:])
+            if h.get("id")]
+
+
+def heading_text(heading: etree._Element) -> str:
+    """A heading as the TOC and bookmarks show it: a formula as its TeX, without \\( \\) delimiters."""
+    clone = copy.deepcopy(heading)
+    for math in [n for n in clone.iter("span") if "math" in (n.get("class") or "").split()]:
+        tex = "".join(math.itertext()).strip()
+        for opening, closing in (("\\(", "\\)"), ("\\[", "\\]")):
+            if tex.startswith(opening) and tex.endswith(closing):
+                tex = tex[2:-2].strip()
+        for child in list(math):
+            math.remove(child)
+        math.text = tex
+    return text_of(clone)
 
 
 def _wrap_anecdotes(tree: etree._Element) -> None:
