@@ -341,7 +341,7 @@ def test_inline_math_sits_on_the_text_baseline(pdf_path):
     [(top, bottom, left, _)] = [w for w in words if BASELINE_TEXT in w[3]]
     neighbours = [w for w in words if abs(w[0] - top) < 3 and w[3] and re.match(r"[\u4e00-\u9fff]", w[3])
                   and BASELINE_TEXT not in w[3]]
-    assert len(neighbours) >= 5, neighbours
+    assert len(neighbours) >= 2, neighbours     # runs of Han text on both sides of the formula
     for y0, y1, _, text in neighbours:
         assert abs(y0 - top) < 0.01 and abs(y1 - bottom) < 0.01, (text, y0, y1, top, bottom)
 
