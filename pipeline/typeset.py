@@ -60,6 +60,8 @@ AUTOSPACE = " "
 JUSTIFY_SPACE = " "
 # A Han/Latin space that must not break the line (it binds a paragraph's last character).
 BOUND_THIN_SPACE = "\u202f"
+# Around a paragraph's last two Han characters: set as one unbreakable span.
+NOBR_START, NOBR_END = "\ue002", "\ue003"
 # An author's own space (between Latin words, after a full stop, next to a link): set in a
 # span of normal word spacing, since the body cancels every plain U+0020 (the inserted ones).
 AUTHOR_SPACE = "\ue000"
@@ -129,8 +131,20 @@ def insert_spaces(text: str, *, next_char: str = "") -> str:
     # clreq: a paragraph's last line never holds a single character, so at the end of a
     # block the last Han character stays bound to the one before it.
     last_han = max((i for i, ch in enumerate(text) if is_han(ch)), default=-1) if not next_char else -1
+    skip_next = False
     for index, before in enumerate(text):
         after = following[index] if index < len(following) else ""
+        if index == last_han - 1 and is_han(before) and is_han(after):
+            # Pango breaks between any two ideographs, inserted space or not: the pair is kept
+            # on one line as a no-wrap span, so the last line never holds a single character.
+            out += [NOBR_START, before, after, NOBR_END]
+            skip_next = True
+            continue
+        if skip_next:                   # the pair's second character, already placed
+            skip_next = False
+            if needs_autospace(before, after):
+                out.append(THIN_SPACE)
+            continue
         out.append(before)
         if index + 1 == last_han:
             if needs_autospace(before, after):
@@ -163,6 +177,11 @@ def split_pieces(text: str) -> list[Piece]:
         if match and AUTHOR_SPACE in match.group(0):
             pieces += [Piece(text[plain_start:index]), Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat")]
             index = plain_start = match.end()
+            continue
+        if text[index] == NOBR_START:
+            end = text.index(NOBR_END, index)
+            pieces += [Piece(text[plain_start:index]), Piece(text[index + 1:end], "nobr")]
+            index = plain_start = end + 1
             continue
         if text[index] == AUTHOR_SPACE:
             pieces += [Piece(text[plain_start:index]), Piece(" ", "lat")]
@@ -310,7 +329,8 @@ def clean_text(text: str) -> str:
     Also drops one space between Han and a Latin letter or digit (the autospace,
     which PDF text extraction returns as U+0020).
     """
-    text = text.replace(THIN_SPACE, "")
+    text = text.replace(THIN_SPACE, "").replace(NOBR_START, "").replace(NOBR_END, "").replace(GAP, "")
+    text = text.replace(AUTHOR_SPACE, " ").replace(BOUND_THIN_SPACE, "")
     text = re.sub(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])", "", text)
     return re.sub(r"(?<=[\u2E80-\u9FFF]) (?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%]) (?=[\u2E80-\u9FFF])",
                   "", text)
