@@ -104,6 +104,9 @@ class PrintSettings:
     sans_font: str = "Noto Sans CJK SC"
     parallel: str = "auto"     # auto | on | off: lay chapters out in several processes
     notes: str = "footnote"    # footnote (at the foot of the page) | chapter-end
+    # The language Latin words in the Chinese text are hyphenated in (pyphen's dictionaries);
+    # "" leaves them whole. A long English word at a line end otherwise letter-spaces the line.
+    latin_hyphenation: str = "en"
 
     def text_block_mm(self) -> tuple[float, float]:
         """Width and height of the text block: the trim less the margins."""
@@ -510,11 +513,23 @@ def _parse(context: _Context, data: dict) -> BookConfig:
             sans_font=printing.str("sans_font", "Noto Sans CJK SC"),
             # The documented values are on/off, which YAML 1.1 reads, unquoted, as true/false.
             parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on")),
-            notes=printing.choice("notes", "footnote", ("footnote", "chapter-end"))),
+            notes=printing.choice("notes", "footnote", ("footnote", "chapter-end")),
+            latin_hyphenation=_hyphenation_language(printing)),
         epub=EpubSettings(cover=(root / cover) if cover else None,
                           accessibility_summary=epub.str("accessibility_summary", "") or "",
                           max_image_px=int(max_image_px), jpeg_quality=int(jpeg_quality)),
     )
+
+
+def _hyphenation_language(printing: "_Reader") -> str:
+    """print.latin_hyphenation: a language pyphen has a dictionary for, or "" (none)."""
+    import pyphen
+    language = printing.str("latin_hyphenation", "en") or ""
+    if language and pyphen.language_fallback(language) is None:
+        printing.fail("latin_hyphenation", f"names a language without a hyphenation dictionary: {language!r}.",
+                      "Use a code such as en, en_GB, de or fr, or '' to leave Latin words whole.")
+        return ""
+    return language
 
 
 def _requirements(check: "_Reader") -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -29,6 +29,7 @@ from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output
 from pipeline.resources import confine
+from pipeline import textlayer
 from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must be in every layout process)
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
@@ -76,17 +77,19 @@ class Options:
 # ---------------------------------------------------------------- public API
 
 def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
-              crop_marks: bool | None = None, progress=None, diagnostics: Diagnostics | None = None) -> Path:
+              crop_marks: bool | None = None, progress=None, diagnostics: Diagnostics | None = None,
+              cache_dir: Path | None = None) -> Path:
     """Write the print PDF atomically in one layout pass; return its path.
 
     progress, if given, is called as progress(done, total) after each of the
-    STAGES steps (fonts and HTML, layout, PDF).
+    STAGES steps (fonts and HTML, layout, PDF). cache_dir keeps the space fonts (pipeline.textlayer).
     """
     out_path = Path(out_path).resolve()
     options = resolve_options(book, variant, crop_marks)
     advance = progress or (lambda done, total: None)
     check_fonts(book, options)
     report_missing_glyphs(book, diagnostics)
+    textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir)
     html = print_document(book, options).whole()
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
@@ -101,7 +104,9 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     report_layout_warnings(warnings, diagnostics, book)
     advance(2, STAGES)
     with atomic_output(out_path) as temp:
-        document.write_pdf(temp, **pdf_options(book, options))
+        # The text layer without the justification spaces (pipeline/textlayer.py).
+        textlayer.report(textlayer.clean_text_layer(document.write_pdf(**pdf_options(book, options)), temp),
+                         diagnostics)
     advance(STAGES, STAGES)
     return out_path
 
@@ -214,7 +219,8 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
         p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx, css=css_string,
         running_title=css_string(plain_autospace(book.config.title)), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
-        cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "")
+        cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "",
+        space_faces=textlayer.space_faces(printing.serif_font, printing.sans_font))
     return str(_macros().head(book.config, book.config.language or "zh-CN",
                               book.modified.strftime("%Y-%m-%dT%H:%M:%SZ") if book.modified else None,
                               options.pdfx, Markup(geometry), Markup(PRINT_CSS.read_text(encoding="utf-8")),
@@ -517,7 +523,7 @@ def mark_page_references(root, context) -> None:
 def typeset(root, context) -> None:
     """clreq typography last, on the final text (pipeline/typeset.py)."""
     if context.typeset:
-        typeset_tree(root)
+        typeset_tree(root, context.book.config.print.latin_hyphenation)
 
 
 def _strip_emoji(text: str) -> str:
@@ -536,8 +542,11 @@ def _replace_with_placeholder(img: etree._Element, text: str) -> None:
 # ---------------------------------------------------------------- helpers
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # Han/Latin spacing for the book's furniture (title page, copyright page, labels) as in its text.
+    environment.filters["spaced"] = lambda text: Markup(typeset_inline(str(text)))
+    return environment
 
 
 def css_string(text: str) -> Markup:

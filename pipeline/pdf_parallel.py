@@ -32,6 +32,7 @@ element (a hash of the file) differs; the folio hook uses WeasyPrint internals
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import multiprocessing as mp
 import multiprocessing.connection
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import pdf as single
+from pipeline import textlayer
 from pipeline.book import Book
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output, atomic_write_text
@@ -83,7 +85,7 @@ def write_book_pdf(book: Book, out_path: Path, *, variant: str | None = None,
                                   workers=min(cores, 4), progress=progress, diagnostics=diagnostics,
                                   cache_dir=cache_dir)
     return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress,
-                            diagnostics=diagnostics)
+                            diagnostics=diagnostics, cache_dir=cache_dir)
 
 
 def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None,
@@ -102,12 +104,13 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     options = single.resolve_options(book, variant, crop_marks)
     if options.pdfx or workers < 2:
         return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress,
-                                diagnostics=diagnostics)
+                                diagnostics=diagnostics, cache_dir=cache_dir)
     advance = progress or (lambda done, total: None)
     started = time.perf_counter()
     TIMINGS.clear()
     single.check_fonts(book, options)
     single.report_missing_glyphs(book, diagnostics)
+    textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir)
     pages_file = Path(cache_dir) / PAGES_CACHE if cache_dir else None
     known = _read_pages(pages_file)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +131,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
                 diagnostics.add("pdf-layout", f"page references still moved after {MAX_ROUNDS} layouts; "
                                 "some may be one page off.", hint="Build again; the next build starts from these pages.")
         single.report_layout_warnings(warnings, diagnostics, book)
-        merge(paths, out_path)
+        textlayer.report(merge(paths, out_path), diagnostics)
         TIMINGS["merge"] = round(time.perf_counter() - started, 2)
         TIMINGS["rounds"] = round_number
     _write_pages(pages_file, known)
@@ -364,7 +367,7 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
 
 # ---------------------------------------------------------------- merging
 
-def merge(paths: list[Path], out_path: Path) -> None:
+def merge(paths: list[Path], out_path: Path) -> "textlayer.Stats":
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DictionaryObject, Fit, NameObject, TextStringObject
 
@@ -441,6 +444,8 @@ def merge(paths: list[Path], out_path: Path) -> None:
         writer._root_object[NameObject("/Lang")] = TextStringObject(str(root0["/Lang"]))
     if "/ID" in readers[0].trailer:
         writer._ID = readers[0].trailer["/ID"]
+    merged = io.BytesIO()
+    writer.write(merged)
     with atomic_output(out_path) as temp:
-        with open(temp, "wb") as handle:
-            writer.write(handle)
+        # The text layer without the justification spaces (pipeline/textlayer.py); also fixes the /ID.
+        return textlayer.clean_text_layer(merged.getvalue(), temp)

@@ -115,13 +115,15 @@ def halt_index(before: str, after: str) -> int | None:
     return None
 
 
-def insert_spaces(text: str, *, next_char: str = "") -> str:
+def insert_spaces(text: str, *, next_char: str = "", han_follows: bool | None = None) -> str:
     """Add justification spaces and Han/Latin thin spaces to one run of text.
 
     next_char is the first character of the following text in the same block
     (after an inline element boundary), so that spacing crosses <strong> etc.
     Whitespace already standing at a Han/Latin boundary becomes the thin space:
-    the negative word-spacing would otherwise swallow it.
+    the negative word-spacing would otherwise swallow it. han_follows says whether Han text
+    comes later in the block (by default: whenever next_char is given); where none does, this
+    run holds the block's last Han characters.
     """
     text = re.sub(r"(?<=[\u2E80-\u9FFF])[ \n\t]+(?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%])[ \n\t]+(?=[\u2E80-\u9FFF])",
                   THIN_SPACE, text)
@@ -130,7 +132,9 @@ def insert_spaces(text: str, *, next_char: str = "") -> str:
     following = text[1:] + next_char
     # clreq: a paragraph's last line never holds a single character, so at the end of a
     # block the last Han character stays bound to the one before it.
-    last_han = max((i for i, ch in enumerate(text) if is_han(ch)), default=-1) if not next_char else -1
+    if han_follows is None:
+        han_follows = bool(next_char)
+    last_han = max((i for i, ch in enumerate(text) if is_han(ch)), default=-1) if not han_follows else -1
     skip_next = False
     for index, before in enumerate(text):
         after = following[index] if index < len(following) else ""
@@ -162,20 +166,29 @@ class Piece:
     """A run of text, set either plainly or inside a span of the given class."""
     text: str
     css_class: str | None = None
+    lang: str | None = None
 
 
 LATIN_RUN = re.compile(r"[A-Za-z0-9\u00C0-\u024F][^\u2E80-\u9FFF\u3000-\u303F\uFF00-\uFFEF“”‘’—…\u2009]*"
                        r"[A-Za-z0-9\u00C0-\u024F.)\]%]")
 
 
-def split_pieces(text: str) -> list[Piece]:
-    """Cut spaced text into plain runs, Latin runs with inner spaces, and halt marks."""
+# A Latin word long enough to hyphenate (pyphen leaves at least three letters on each side).
+HYPHENATABLE = re.compile(r"[A-Za-z\u00C0-\u024F]{6,}")
+
+
+def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
+    """Cut spaced text into plain runs, Latin runs, and halt marks.
+
+    A Latin run becomes a span when it has inner spaces (they keep their width) or, with a
+    latin_lang, a word long enough to hyphenate (the span carries the language)."""
     pieces: list[Piece] = []
     plain_start = index = 0
     while index < len(text):
         match = LATIN_RUN.match(text, index) if not (index and is_latin(text[index - 1])) else None
-        if match and AUTHOR_SPACE in match.group(0):
-            pieces += [Piece(text[plain_start:index]), Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat")]
+        if match and (AUTHOR_SPACE in match.group(0) or (latin_lang and HYPHENATABLE.search(match.group(0)))):
+            pieces += [Piece(text[plain_start:index]),
+                       Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat", latin_lang or None)]
             index = plain_start = match.end()
             continue
         if text[index] == NOBR_START:
@@ -263,10 +276,11 @@ def insert_gaps(text: str, *, next_char: str = "") -> str:
     return "".join(out)
 
 
-def _rewrite_slot(slot: Slot, next_char: str) -> None:
+def _rewrite_slot(slot: Slot, next_char: str, latin_lang: str = "", han_follows: bool = False) -> None:
     text = getattr(slot.node, slot.attr) or ""
-    spaced = insert_spaces(text, next_char=next_char) if slot.spaced else insert_gaps(text, next_char=next_char)
-    pieces = split_pieces(spaced)
+    spaced = (insert_spaces(text, next_char=next_char, han_follows=han_follows) if slot.spaced
+              else insert_gaps(text, next_char=next_char))
+    pieces = split_pieces(spaced, latin_lang if slot.spaced else "")
     if not any(p.css_class for p in pieces):
         setattr(slot.node, slot.attr, spaced)
         return
@@ -281,22 +295,33 @@ def _rewrite_slot(slot: Slot, next_char: str) -> None:
             continue
         span = etree.Element("span")
         span.set("class", piece.css_class)
+        if piece.lang:
+            span.set("lang", piece.lang)
         span.text = piece.text
         parent.insert(position, span)
         position += 1
         holder, holder_attr = span, "tail"
 
 
-def typeset_tree(root: etree._Element) -> None:
-    """Apply every clreq transform to the tree in place."""
+def typeset_tree(root: etree._Element, latin_lang: str = "") -> None:
+    """Apply every clreq transform to the tree in place; latin_lang hyphenates long Latin words."""
     slots = collect_slots(root)
     texts = [getattr(s.node, s.attr) or "" for s in slots]
+    # Which blocks have Han text after each slot: the block's last Han characters may sit in an
+    # inline element with only punctuation after it ("**…分歧**。"), and still stay together.
+    han_after: list[bool] = [False] * len(slots)
+    seen: set = set()
+    for index in range(len(slots) - 1, -1, -1):
+        block = slots[index].block
+        han_after[index] = id(block) in seen
+        if any(is_han(ch) for ch in texts[index]):
+            seen.add(id(block))
     for index, slot in enumerate(slots):
         if not slot.editable or not texts[index]:
             continue
         following = next((texts[j] for j in range(index + 1, len(slots))
                           if slots[j].block is slot.block and texts[j]), "")
-        _rewrite_slot(slot, following[:1])
+        _rewrite_slot(slot, following[:1], latin_lang, han_after[index])
 
 
 def typeset_html(fragment: str) -> str:

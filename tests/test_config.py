@@ -183,3 +183,13 @@ def test_fixture_book_yamls_load(name):
     diagnostics = Diagnostics()
     load_config(BOOKS / name, diagnostics)
     assert [d.code for d in diagnostics] == (["config-unknown-key"] if name == "problems" else [])
+
+
+def test_latin_hyphenation_names_a_language_with_a_dictionary(tmp_path):
+    diagnostics, stopped = collect(book(tmp_path, VALID.replace("  variant: rgb\n",
+                                                                "  variant: rgb\n  latin_hyphenation: klingon\n")))
+    assert stopped is not None
+    assert [(d.line, d.message) for d in by_code(diagnostics, "config-invalid")] == [
+        (13, "'print.latin_hyphenation' names a language without a hyphenation dictionary: 'klingon'.")]
+    config = load_config(book(tmp_path / "ok", VALID.replace("  variant: rgb\n", "  variant: rgb\n  latin_hyphenation: ''\n")))
+    assert config.print.latin_hyphenation == ""

@@ -102,5 +102,6 @@ def test_page_footnote_transform():
     assert note.find("span[@class='fn-block']").text == "第二段。"
     assert root.find("p").text.endswith(WORD_JOINER)          # no line break before the call
     typeset_tree(root)
-    # the note is a flow of its own: no justification space between 文 and the note's first character
-    assert to_html(root).startswith("<p>正 文" + WORD_JOINER + '<span class="fn"')
+    # the note is a flow of its own: no justification space between 文 and the note's first
+    # character, and 正文 are the paragraph's last two Han characters, kept on one line
+    assert to_html(root).startswith('<p><span class="nobr">正文</span>' + WORD_JOINER + '<span class="fn"')

@@ -384,5 +384,9 @@ def test_typeset_rules():
     # no paragraph ends on a line holding a single character: its last two Han stay together
     assert insert_spaces("产生分歧。").endswith(NOBR_START + "分歧" + NOBR_END + "。")
     assert insert_spaces("产生分歧", next_char="，").endswith("分 歧")
+    # ... also when they close an inline element that only punctuation follows
+    assert typeset_html("<p>而是<strong>根本性分歧</strong>。</p>").endswith(
+        '<span class="nobr">分歧</span></strong>。</p>')
+    assert "分 歧" in typeset_html("<p>而是<strong>根本性分歧</strong>，后来又有了变化。</p>")
     html = typeset_html("<p>你好」「世界）。</p><pre><code>中文 代码</code></pre>")
     assert html.count('class="halt"') == 2 and "<code>中文 代码</code>" in html

@@ -4,11 +4,13 @@ bench/pdf_typography.py reads every glyph's box from the PDF (PyMuPDF) and the t
 pdftotext; bench/typography_table.py prints the same figures for the bundled manuscript and the
 580-page bench book. The fixture is built once per module, PDF and EPUB, from a private copy.
 
-Only what holds today is asserted: no kinsoku violation, no ragged or overfull line of running
-text, and every body paragraph in the text layer once spaces are stripped; the rest are the
-structural checks that the measures see what they should. The other measures are figures for
-the typography work to move (thresholds are for whoever changes pipeline/typeset.py and
-styles/print.css to set). At commit 0f0b883 the fixture measured (15 pages):
+Asserted: no kinsoku violation, no ragged or overfull line of running text, no Han/Latin
+boundary without its space (running text, notes, headings, furniture), no one-character last
+line, no squeezed mid-line mark, no line spread beyond 0.2 em; in the text layer every body
+paragraph as written (spaces between Latin words included), no Latin words run together, no
+space between Han characters except where the text has one. The share of letter-spaced lines
+is a figure for bench/typography_table.py, not a test. Before the typography work (commit
+0f0b883) the fixture measured (15 pages):
 
     body lines 122; letter-spaced lines (median Han gap > 0.05 em) 10 (8.2 %), worst median
     0.289 em, Han gaps p95 0.078 em; ragged 0 of 64 non-final; overfull 0; ragged footnote
@@ -19,6 +21,7 @@ styles/print.css to set). At commit 0f0b883 the fixture measured (15 pages):
 """
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -84,6 +87,32 @@ def test_text_layer_holds_every_body_paragraph_when_spaces_are_stripped(layer):
     assert layer.paragraphs > 50, layer
     assert layer.found_stripped == layer.paragraphs, layer.examples
     assert layer.run_together_pairs > 100, layer      # the EPUB's text has the Latin word pairs to compare
+
+
+@slow
+def test_text_layer_is_the_text_as_written(layer, built):
+    assert layer.found_spaced == layer.paragraphs, layer.examples
+    assert layer.run_together == 0, layer.examples
+    # The only Han-space-Han left: a chapter label and its title ("第1章 多模态与Agent"), two
+    # fields the TOC and the appendices set apart.
+    text = pdf_typography.pdftotext(built[1] / "book.pdf")
+    lines = [line for line in text.splitlines() if re.search(r"[\u3400-\u9fff] [\u3400-\u9fff]", line)]
+    assert lines and all(re.match(r"第\d+章 \S", line) for line in lines), lines
+
+
+@slow
+def test_han_and_latin_are_spaced_everywhere(report):
+    assert report.han_latin_boundaries > 100 and report.han_latin_boundaries_other > 10, report
+    tight = (report.han_latin_tight, report.han_latin_tight_notes, report.han_latin_tight_headings,
+             report.han_latin_tight_other)
+    assert tight == (0, 0, 0, 0), report.examples
+
+
+@slow
+def test_lines_end_well_and_stay_within_the_spread_limit(report):
+    assert report.one_char_last_lines == 0, report.examples
+    assert report.squeezed_marks == 0, report.examples
+    assert report.worst_median_gap_em <= 0.2, report.examples
 
 
 # --------------------------------------------------------------------------- the text-layer helpers
