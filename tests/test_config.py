@@ -191,5 +191,6 @@ def test_latin_hyphenation_names_a_language_with_a_dictionary(tmp_path):
     assert stopped is not None
     assert [(d.line, d.message) for d in by_code(diagnostics, "config-invalid")] == [
         (13, "'print.latin_hyphenation' names a language without a hyphenation dictionary: 'klingon'.")]
+    (tmp_path / "ok").mkdir()
     config = load_config(book(tmp_path / "ok", VALID.replace("  variant: rgb\n", "  variant: rgb\n  latin_hyphenation: ''\n")))
     assert config.print.latin_hyphenation == ""
