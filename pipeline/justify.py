@@ -3,11 +3,12 @@
 WeasyPrint spreads a line's deficit evenly over every stretchable space. In Chinese text those
 are mostly the invisible spaces pipeline/typeset.py puts between Han characters, so a line
 that ends short of a long Latin word is letter-spaced ("齐 的 窗 口 期 不 会 等 人。"). A setter
-first widens the Han/Latin spaces (clreq allows them up to about half an em), and only then
-spreads the rest over every gap. This module replaces WeasyPrint's `justify_line` with that
-order, when it is imported: the Han/Latin spaces (`span.autospace`) take up to AUTOSPACE_CAP_EM
-more each, the remainder is spread evenly. Measured on the seed chapter (research note
-text-layer.md): 19 letter-spaced lines become about 12.
+first widens the spaces between Latin words and the Han/Latin spaces (JIS X 4051's order;
+clreq allows the latter up to about half an em), and only then spreads the rest over every
+gap. This module replaces WeasyPrint's `justify_line` with that order, when it is imported:
+those spaces (`span.lat`, `span.autospace`) take up to AUTOSPACE_CAP_EM more each, the
+remainder is spread evenly. Measured on the seed chapter (research note text-layer.md): 19
+letter-spaced lines become about 12. The balanced breaks below do the rest.
 """
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ AUTOSPACE_CAP_EM = 0.25
 
 
 def _is_autospace(box, parent) -> bool:
+    """A space that widens first: a Han/Latin space, or a word space between Latin words."""
     element = getattr(parent, "element", None)
-    return element is not None and "autospace" in (element.get("class") or "").split()
+    return element is not None and bool(FIRST_TIER & set((element.get("class") or "").split()))
+
+
+FIRST_TIER = {"autospace", "lat"}
 
 
 def _spaces(box, parent=None) -> tuple[int, int]:

@@ -20,10 +20,17 @@ shared/research/text-layer.md):
    - every positive gap between two glyphs of one line (what the removed space, the
      justification stretch, letter-spacing and a Han/Latin space left) becomes part of the
      advance of the glyph before it: that glyph is shown with a clone of its font whose /W
-     gives it the wider advance, quantised to 1/100 em; the rest stays a TJ number. A clone
-     shares the font program, ToUnicode and descriptor of its font, so the file grows by a
-     few small dictionaries. Gaps between two text boxes on one baseline count up to
-     BOX_GAP_EM (a Han/Latin space); wider ones (table cells, TOC labels) stay gaps.
+     gives it the wider advance, in steps of 1/10 em rounded down; the rest stays a TJ
+     number. A clone shares the font program, ToUnicode and descriptor of its font, so the
+     file grows by a few small dictionaries.
+   Gaps under MIN_GAP_EM stay: no extractor reads them as a space, and they are most of the
+   gaps justification leaves. A gap after a space glyph is that space. A Han/Latin space
+   (between two text boxes) stays a gap, which extractors read as the space it is ("2024 年"):
+   folding it too made a clone of nearly every font on every page, and poppler, which builds
+   each font a page names from its program (about 60 ms each for a Noto CJK subset), then
+   extracted and rendered pages two to thirteen times slower. So clones are left for what
+   must not read as a space: the gaps of a letter-spaced line. Each page gets a font
+   dictionary of the fonts it uses (WeasyPrint shares one among all pages).
    Every glyph keeps its origin, so the page renders the same; the space fonts are then
    unused and dropped from the resources. Saved with a deterministic /ID: the same PDF in
    gives the same bytes out.
@@ -158,12 +165,13 @@ def space_faces(serif_family: str, sans_family: str, cache_dir: Path | None = No
 
 # ---------------------------------------------------------------- the post-pass
 
-QUANTUM = 10               # a gap joins an advance in steps of 1/100 em (PDF widths are in 1/1000 em)
+QUANTUM = 100              # a gap joins an advance in steps of 1/10 em (PDF widths are in 1/1000 em)
 BOX_GAP_EM = 0.75          # between two text boxes on one baseline: a Han/Latin space, up to this wide
                            # plus the stretch justification gives the gaps of that line
 LINE_GAP_EM = 4.0          # inside one text box (justification, letter-spacing): up to this wide
+FOLD_HAN_LATIN = False     # see clean_text_layer: a Han/Latin space stays a gap, read as a space
 BASELINE_EM = 0.05         # boxes whose baselines differ by less than this share a line
-MIN_GAP_EM = 0.05          # smaller gaps stay (no extractor reads less than 0.1 em as a space)
+MIN_GAP_EM = 0.1           # smaller gaps stay (no extractor reads less than 0.15 em as a space)
 CLONE_SUFFIX = "j"         # clone k of the font /ABCDEF is /ABCDEFj<k>, in the same /Font dictionary
 
 
@@ -180,7 +188,7 @@ class Stats:
 
 class _Font:
     """A font resource as far as the pass needs it: glyph codes -> CIDs -> widths, and clones."""
-    __slots__ = ("obj", "justify", "widths", "dw", "to_cid", "clones", "by_width", "objects", "runs",
+    __slots__ = ("obj", "justify", "widths", "dw", "to_cid", "clones", "objects", "runs",
                  "_unicode")
 
     def __init__(self, obj):
@@ -189,8 +197,7 @@ class _Font:
         self.justify = JUSTIFY_BASEFONT in str(obj.get("/BaseFont", ""))
         self.widths = None          # None: a font the pass cannot read; its text is left as it is
         self.to_cid = None
-        self.clones: list[dict[int, float]] = []       # clone k: CID -> its wider width
-        self.by_width: dict[tuple[int, float], int] = {}
+        self.clones: list[dict[int, float]] = []       # clone k: CID -> its width widened k + 1 steps
         self.objects: list = []
         self.runs: dict[bytes, tuple] = {}              # hex string -> (CIDs, sum of widths)
         self._unicode = None
@@ -231,19 +238,14 @@ class _Font:
             self._unicode = _to_unicode(stream.read_bytes()) if stream is not None else {}
         return self._unicode.get(int(hexa, 16), "") if hexa else ""
 
-    def clone_for(self, cid: int, width: float, prefer: int | None) -> int:
-        """The clone that gives `cid` this width; `prefer` (the clone in use) when it can."""
-        found = self.by_width.get((cid, width))
-        if found is not None:
-            return found
-        if prefer is not None and cid not in self.clones[prefer]:
-            index = prefer
-        else:
-            index = next((k for k, clone in enumerate(self.clones) if cid not in clone), len(self.clones))
-            if index == len(self.clones):
-                self.clones.append({})
-        self.clones[index][cid] = width
-        self.by_width[(cid, width)] = index
+    def clone_for(self, cid: int, fold: float) -> int:
+        """The clone that widens `cid` by `fold`: clone k widens the glyphs it holds by k + 1
+        steps, so a page that folds gaps of two sizes uses two clones of a font, whichever
+        glyphs they follow."""
+        index = int(round(fold / QUANTUM)) - 1
+        while len(self.clones) <= index:
+            self.clones.append({})
+        self.clones[index][cid] = self.width(cid) + fold
         return index
 
     def clone_object(self, pdf, index: int):
@@ -592,7 +594,8 @@ def _analyse(data: bytes, fonts: dict, memo: dict):
                 if last is not None and not rise:
                     if last.seg is seg:
                         gap = pen - last_end
-                        if gap > last.size * last.th * MIN_GAP_EM:
+                        # (after a space glyph of the text, a gap is that space: it stays)
+                        if gap > last.size * last.th * MIN_GAP_EM and last.font.char(last.hexa[-4:]) != " ":
                             folded += _set_fold(last, gap, LINE_GAP_EM)
                             if gap > seg.stretch * last.size * last.th:
                                 seg.stretch = gap / (last.size * last.th)
@@ -683,7 +686,9 @@ def _set_fold(chunk: _Chunk, gap: float, limit_em: float) -> int:
     em = chunk.size * chunk.th
     if gap < MIN_GAP_EM * em or em <= 0 or gap > limit_em * em:
         return 0
-    fold = round(gap / em * (1000.0 / QUANTUM)) * QUANTUM
+    # Rounded down: what stays a gap is under a tenth of an em, which no extractor reads
+    # as a space; coarse steps keep the number of widths a glyph needs, and so of clones, small.
+    fold = math.floor(gap / em * (1000.0 / QUANTUM)) * QUANTUM
     chunk.fold = float(fold)
     return 1 if fold else 0
 
@@ -718,9 +723,10 @@ def _fold_between(a: _Chunk, b: _Chunk) -> int:
     em = a.size * a.th
     if abs(between) <= (QUANTUM / 500.0) * em:
         return _set_fold(a, removed + between, LINE_GAP_EM)
-    from pipeline.typeset import needs_autospace
-    if needs_autospace(a.font.char(a.hexa[-4:]), b.font.char(b.hexa[:4])):
-        return _set_fold(a, removed + between, BOX_GAP_EM + a.seg.stretch)
+    if FOLD_HAN_LATIN:
+        from pipeline.typeset import needs_autospace
+        if needs_autospace(a.font.char(a.hexa[-4:]), b.font.char(b.hexa[:4])):
+            return _set_fold(a, removed + between, BOX_GAP_EM + a.seg.stretch)
     return _set_fold(a, removed, LINE_GAP_EM)
 
 
@@ -764,12 +770,7 @@ def _emit(entries) -> tuple[bytes, set]:
             for chunk in entry.chunks:
                 size, th, hexa = chunk.size, chunk.th, chunk.hexa
                 if chunk.fold:
-                    prefer = None
-                    if len(hexa) == 4 and emitted is not None and emitted[1] == size \
-                            and emitted[0].startswith(chunk.name + CLONE_SUFFIX):
-                        prefer = int(emitted[0][len(chunk.name) + len(CLONE_SUFFIX):])
-                    index = chunk.font.clone_for(chunk.cids[-1], chunk.font.width(chunk.cids[-1]) + chunk.fold,
-                                                 prefer)
+                    index = chunk.font.clone_for(chunk.cids[-1], chunk.fold)
                     used.add((chunk.name, index))
                     pieces = ((chunk.name, hexa[:-4]), (f"{chunk.name}{CLONE_SUFFIX}{index}", hexa[-4:]))
                 else:
@@ -822,6 +823,7 @@ def clean_text_layer(source: bytes | Path, target: Path) -> Stats:
         tables: dict = {}                # /Font dictionary -> [it, clones named, space glyphs left]
         seen: set = set()
         memo: dict = {}
+        rewritten: list = []             # (page, its resources, its new content) of each page rewritten
 
         def font_table(resources, owner):
             table = resources.get("/Font") if resources is not None else None
@@ -874,8 +876,9 @@ def clean_text_layer(source: bytes | Path, target: Path) -> Stats:
             parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
             data = b"\n".join(part.read_bytes() for part in parts)
 
-            def write(new, obj=obj):
+            def write(new, obj=obj, resources=resources):
                 obj.Contents = pdf.make_stream(new)
+                rewritten.append((obj, resources, new))
             process(data, resources, obj.objgen, write)
 
         for table, used, left, mapping in tables.values():
@@ -890,8 +893,34 @@ def clean_text_layer(source: bytes | Path, target: Path) -> Stats:
                     if font.justify:
                         del table[pikepdf.Name("/" + resname)]
         stats.clones = sum(len(font.objects) for font in fonts.values())
+        for page, resources, content in rewritten:
+            _own_fonts(pdf, page, resources, content)
         pdf.save(str(target), deterministic_id=True)
     return stats
+
+
+_TF = re.compile(rb"/([A-Za-z0-9_.+-]+)\s+[-+]?[\d.]+\s+Tf")
+
+
+def _own_fonts(pdf, page, resources, content: bytes) -> None:
+    """Give a page a font dictionary of the fonts its text uses. WeasyPrint shares one among all
+    pages, and with the clones it lists dozens of fonts; poppler builds every font a page's
+    dictionary lists, and extracted a 584-page book thirteen times slower (282 s, not 21 s)."""
+    import pikepdf
+    table = resources.get("/Font") if resources is not None else None
+    if table is None:
+        return
+    names = {match.decode("latin-1") for match in _TF.findall(content)}
+    if any(pikepdf.Name("/" + name) not in table for name in names):
+        return                   # a name this reading does not follow: keep the whole dictionary
+    own = pikepdf.Dictionary()
+    for name in sorted(names):
+        own[pikepdf.Name("/" + name)] = table.get(pikepdf.Name("/" + name))
+    copy = pikepdf.Dictionary()
+    for key in resources.keys():
+        copy[key] = resources.get(key)
+    copy.Font = own
+    page.Resources = copy
 
 
 def report(stats: Stats, diagnostics) -> Stats:

@@ -65,7 +65,7 @@ def test_the_paragraph_is_justified_over_several_lines(pdfs):
 
 def test_the_pass_takes_the_spaces_out(pdfs):
     _, after, stats = pdfs
-    assert stats.removed > 50 and stats.left == 0 and stats.skipped == 0, stats
+    assert stats.removed > 50 and stats.folded > 0 and stats.left == 0 and stats.skipped == 0, stats
     pdftotext = subprocess.run(["pdftotext", str(after), "-"], capture_output=True, text=True, check=True).stdout
     mupdf = pymupdf.open(after)[0].get_text()
     pypdf = PdfReader(after).pages[0].extract_text()
