@@ -202,28 +202,32 @@ def _hand_on(laid: _Laid, absolute_boxes, fixed_boxes):
 
 def _rebalance(held: list[_Laid], bad: _Laid, lay) -> list[_Laid] | None:
     """The held lines and the bad one laid out again with the bad line's excess shared among
-    the lines before it; None when no sharing spreads the worst line less."""
-    best, best_score = None, max(bad.spread, *(entry.spread for entry in held[-LOOKBACK:]))
+    the lines before it; None when no sharing does better. Better: a smaller worst spread,
+    then a smaller sum of squared spreads (an even texture over the lines concerned)."""
+    def score(lines):
+        return max(entry.spread for entry in lines), sum(entry.spread ** 2 for entry in lines)
+
     excess = getattr(bad.line, "book_excess", 0.0)
+    best, best_score = None, None
     for count in range(1, min(LOOKBACK, len(held)) + 1):
-        start = held[-count]
-        shrink = excess / (count + 1)
-        lines, skip, top, indent = [], start.skip_stack, start.position_y, start.text_indent
-        for index in range(count + 1):
-            # Narrower than the held line's own content, so that it really gives some of it up.
-            narrowing = getattr(held[-count + index].line, "book_slack", 0.0) + shrink if index < count else 0.0
-            laid = lay(skip, top, indent, narrowing)
-            if laid is None or (laid.resume_at is None and index < count):
-                lines = None
-                break
-            lines.append(laid)
-            skip, top, indent = laid.resume_at, laid.bottom, 0
-        if lines is None:
-            continue
-        old = max(entry.spread for entry in held[-count:] + [bad])
-        score = max(entry.spread for entry in lines)
-        if score < old and score < best_score:
-            best, best_score = lines, score
+        old = score(held[-count:] + [bad])
+        for share in (excess / (count + 1), excess / count):
+            lines, skip, top, indent = [], held[-count].skip_stack, held[-count].position_y, held[-count].text_indent
+            for index in range(count + 1):
+                # Narrower than the held line's own content, so that it really gives some of it up.
+                narrowing = getattr(held[-count + index].line, "book_slack", 0.0) + share if index < count else 0.0
+                laid = lay(skip, top, indent, narrowing)
+                if laid is None or (laid.resume_at is None and index < count):
+                    lines = None
+                    break
+                lines.append(laid)
+                skip, top, indent = laid.resume_at, laid.bottom, 0
+            if lines is None:
+                continue
+            # lines before the held ones stay: compare over the same lines, and over the best so far
+            new = score(lines)
+            if new < old and (best_score is None or (new[0], new[1] - old[1]) < best_score):
+                best, best_score = lines, (new[0], new[1] - old[1])
     return best
 
 

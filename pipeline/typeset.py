@@ -209,8 +209,14 @@ def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
             pieces += [Piece(text[plain_start:index]), Piece("", "gap")]
             plain_start = index + 1
         elif _is_halt(text, index):
-            pieces += [Piece(text[plain_start:index]), Piece(text[index], "halt")]
-            plain_start = index + 1
+            # The break after the mark goes inside its span: WeasyPrint will not break a text
+            # that starts with a space right after an inline box, and breaks before the box
+            # instead ("回忆|说：“我们" left a line half empty).
+            end = index + 2 if text[index + 1:index + 2] == JUSTIFY_SPACE else index + 1
+            pieces += [Piece(text[plain_start:index]), Piece(text[index:end], "halt")]
+            plain_start = end
+            index = end
+            continue
         index += 1
     pieces.append(Piece(text[plain_start:]))
     return [p for p in pieces if p.text or p.css_class == "gap"]
