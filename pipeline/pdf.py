@@ -68,6 +68,9 @@ class TocEntry:
 class Options:
     variant: str
     crop_marks: bool
+    # the justification spaces' fonts (pipeline/textlayer.py), as files in the build cache when
+    # the writer has one
+    space_faces: tuple = ()
 
     @property
     def pdfx(self) -> bool:
@@ -85,16 +88,14 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     STAGES steps (fonts and HTML, layout, PDF). cache_dir keeps the space fonts (pipeline.textlayer).
     """
     out_path = Path(out_path).resolve()
-    options = resolve_options(book, variant, crop_marks)
+    options = resolve_options(book, variant, crop_marks, cache_dir)
     advance = progress or (lambda done, total: None)
     check_fonts(book, options)
     report_missing_glyphs(book, diagnostics)
-    textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir)
     html = print_document(book, options).whole()
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
-    fetcher = SafeFetcher(allowed_roots(book, out_path),
-                          extra_files=(*_profile_files(options), *(a.path for a in book.assets)))
+    fetcher = SafeFetcher(allowed_roots(book, out_path), extra_files=readable_files(book, options))
     with layout_warnings() as warnings:
         try:
             document = HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
@@ -220,7 +221,7 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
         running_title=css_string(plain_autospace(book.config.title)), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "",
-        space_faces=textlayer.space_faces(printing.serif_font, printing.sans_font))
+        space_faces=options.space_faces)
     return str(_macros().head(book.config, book.config.language or "zh-CN",
                               book.modified.strftime("%Y-%m-%dT%H:%M:%SZ") if book.modified else None,
                               options.pdfx, Markup(geometry), Markup(PRINT_CSS.read_text(encoding="utf-8")),
@@ -267,12 +268,14 @@ class _PagesOrQuestion(dict):
 
 # ---------------------------------------------------------------- options, fonts, profiles
 
-def resolve_options(book: Book, variant: str | None, crop_marks: bool | None) -> Options:
+def resolve_options(book: Book, variant: str | None, crop_marks: bool | None,
+                    cache_dir: Path | None = None) -> Options:
     variant = variant or book.config.print.variant
     if variant not in VARIANTS:
         raise PipelineError(f"the PDF variant {variant!r} is not one of {', '.join(VARIANTS)}.",
                             hint="Use rgb (screen and digital print) or pdfx (PDF/X-4 for offset print).")
-    return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks)
+    return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks,
+                   textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir))
 
 
 def check_fonts(book: Book, options: Options) -> None:
@@ -361,6 +364,13 @@ def _profile_files(options: Options) -> tuple[Path, ...]:
 
 
 # ---------------------------------------------------------------- safe fetching
+
+def readable_files(book: Book, options: Options) -> tuple[Path, ...]:
+    """Files outside the manuscript folder the layout may read: the CMYK profile, the book's
+    registered assets (diagrams in the build cache), the space fonts' cached copies."""
+    return (*_profile_files(options), *(a.path for a in book.assets),
+            *(face.path for face in options.space_faces if face.path is not None))
+
 
 def allowed_roots(book: Book, out_path: Path) -> list[Path]:
     """Only the manuscript folder: the book's other files (diagrams in the build cache, the

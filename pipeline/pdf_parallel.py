@@ -32,7 +32,6 @@ element (a hash of the file) differs; the folio hook uses WeasyPrint internals
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import multiprocessing as mp
 import multiprocessing.connection
@@ -101,7 +100,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     cache_dir keeps the folios of the last build, so that page references usually settle in one round.
     """
     out_path = Path(out_path).resolve()
-    options = single.resolve_options(book, variant, crop_marks)
+    options = single.resolve_options(book, variant, crop_marks, cache_dir)
     if options.pdfx or workers < 2:
         return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress,
                                 diagnostics=diagnostics, cache_dir=cache_dir)
@@ -110,7 +109,6 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     TIMINGS.clear()
     single.check_fonts(book, options)
     single.report_missing_glyphs(book, diagnostics)
-    textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir)
     pages_file = Path(cache_dir) / PAGES_CACHE if cache_dir else None
     known = _read_pages(pages_file)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +118,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
             TIMINGS["html"] = round(time.perf_counter() - started, 2)
             advance(1, single.STAGES)
             refs = set().union(*(item.page_refs for item in document.items))
-            anchors, warnings, paths = _lay_out(book, out_path, options, document, Path(tmp), workers, chunks,
+            anchors, warnings, paths, text_layers = _lay_out(book, out_path, options, document, Path(tmp), workers, chunks,
                                                 start_method, advance, started)
             settled = all(known.get(ref) == anchors.get(ref) for ref in refs)
             known = anchors
@@ -131,7 +129,8 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
                 diagnostics.add("pdf-layout", f"page references still moved after {MAX_ROUNDS} layouts; "
                                 "some may be one page off.", hint="Build again; the next build starts from these pages.")
         single.report_layout_warnings(warnings, diagnostics, book)
-        textlayer.report(merge(paths, out_path), diagnostics)
+        merge(paths, out_path)
+        textlayer.report(textlayer.Stats.total(text_layers), diagnostics)
         TIMINGS["merge"] = round(time.perf_counter() - started, 2)
         TIMINGS["rounds"] = round_number
     _write_pages(pages_file, known)
@@ -166,8 +165,7 @@ def _lay_out(book: Book, out_path: Path, options, document, tmp: Path, workers: 
     items = glue_articles(document.items)
     groups = balance([len(item.html) for item in items], chunks or 2 * workers)
     base_url = str(book.config.root) + "/"
-    fetch_args = (single.allowed_roots(book, out_path),
-                  (*single._profile_files(options), *(a.path for a in book.assets)))
+    fetch_args = (single.allowed_roots(book, out_path), single.readable_files(book, options))
     pdf_options = single.pdf_options(book, options)
     pieces = []
     for n, (start, stop) in enumerate(groups):
@@ -182,6 +180,7 @@ def _lay_out(book: Book, out_path: Path, options, document, tmp: Path, workers: 
     anchors: dict[str, int] = {}            # anchor -> folio (arabic page counter)
     warnings: list[str] = []
     laid_out, written = set(), set()
+    text_layers: list = []                  # each piece's text-layer pass (textlayer.Stats)
     next_piece, next_offset, offset = 0, 0, 0
     front_pdf = tmp / "front.pdf"
     front_done = False
@@ -207,8 +206,8 @@ def _lay_out(book: Book, out_path: Path, options, document, tmp: Path, workers: 
                          + single.front_html(book, options, anchors)
                          + single.sentinel_html(items[0]) + document.tail)
                 with single.layout_warnings() as caught:
-                    _render_piece(Piece("front", front, sentinel=True), base_url, fetch_args,
-                                  pdf_options, str(front_pdf), conn=None)
+                    text_layers.append(_render_piece(Piece("front", front, sentinel=True), base_url, fetch_args,
+                                                     pdf_options, str(front_pdf), conn=None))
                 warnings += caught
                 front_done = True
                 lap("front")
@@ -244,6 +243,7 @@ def _lay_out(book: Book, out_path: Path, options, document, tmp: Path, workers: 
                     written.add(index)
                     TIMINGS[f"worker{index}_peak_mb"] = value["peak_mb"]
                     warnings += value["warnings"]
+                    text_layers.append(textlayer.Stats(**value["text_layer"]))
                     conn.close()
                     proc.join()
                     del running[index]
@@ -253,7 +253,7 @@ def _lay_out(book: Book, out_path: Path, options, document, tmp: Path, workers: 
             conn.close()
             proc.kill()
             proc.join()
-    return anchors, warnings, [front_pdf, *(tmp / f"{p.name}.pdf" for p in pieces)]
+    return anchors, warnings, [front_pdf, *(tmp / f"{p.name}.pdf" for p in pieces)], text_layers
 
 
 def glue_articles(items: list) -> list:
@@ -360,14 +360,17 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
                          for kind, target, rect, box in page.links]
     if conn is not None:
         conn.send(("laid-out", {"pages": len(document.pages), "anchors": anchors}))
-    document.write_pdf(out, **pdf_options)
+    # The text layer without the justification spaces (pipeline/textlayer.py), piece by piece,
+    # so that the pass runs in the workers rather than once over the merged book.
+    stats = textlayer.clean_text_layer(document.write_pdf(**pdf_options), Path(out))
     if conn is not None:
-        conn.send(("written", {"peak_mb": _hwm_mb(), "warnings": warnings}))
+        conn.send(("written", {"peak_mb": _hwm_mb(), "warnings": warnings, "text_layer": dataclasses.asdict(stats)}))
+    return stats
 
 
 # ---------------------------------------------------------------- merging
 
-def merge(paths: list[Path], out_path: Path) -> "textlayer.Stats":
+def merge(paths: list[Path], out_path: Path) -> None:
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DictionaryObject, Fit, NameObject, TextStringObject
 
@@ -444,8 +447,6 @@ def merge(paths: list[Path], out_path: Path) -> "textlayer.Stats":
         writer._root_object[NameObject("/Lang")] = TextStringObject(str(root0["/Lang"]))
     if "/ID" in readers[0].trailer:
         writer._ID = readers[0].trailer["/ID"]
-    merged = io.BytesIO()
-    writer.write(merged)
     with atomic_output(out_path) as temp:
-        # The text layer without the justification spaces (pipeline/textlayer.py); also fixes the /ID.
-        return textlayer.clean_text_layer(merged.getvalue(), temp)
+        with open(temp, "wb") as handle:
+            writer.write(handle)

@@ -309,6 +309,20 @@ def _rewrite_slot(slot: Slot, next_char: str, latin_lang: str = "", han_follows:
         holder, holder_attr = span, "tail"
 
 
+def _between_blocks(slot: Slot, text: str) -> bool:
+    """Whitespace next to a block element (the line breaks between <li>s, after </p>): it
+    collapses, and made into an author's space it would become a span, an anonymous line box
+    of its own for the layout (a third more lines laid out in chapter 6)."""
+    if text.strip():
+        return False
+    if slot.attr == "tail":
+        neighbours = (slot.node, slot.node.getnext())
+    else:
+        neighbours = (next(iter(slot.node), None),)
+    return any(isinstance(n, etree._Element) and n.tag in BLOCK_TAGS for n in neighbours) or \
+        (slot.attr == "text" and slot.node.tag in BLOCK_TAGS and len(slot.node) == 0)
+
+
 def typeset_tree(root: etree._Element, latin_lang: str = "") -> None:
     """Apply every clreq transform to the tree in place; latin_lang hyphenates long Latin words."""
     slots = collect_slots(root)
@@ -323,7 +337,7 @@ def typeset_tree(root: etree._Element, latin_lang: str = "") -> None:
         if any(is_han(ch) for ch in texts[index]):
             seen.add(id(block))
     for index, slot in enumerate(slots):
-        if not slot.editable or not texts[index]:
+        if not slot.editable or not texts[index] or _between_blocks(slot, texts[index]):
             continue
         following = next((texts[j] for j in range(index + 1, len(slots))
                           if slots[j].block is slot.block and texts[j]), "")
@@ -346,7 +360,8 @@ def typeset_inline(text: str) -> str:
     holder.append(heading)
     typeset_tree(holder)
     heading.tag = "span"
-    return to_html(heading).removeprefix("<span>").removesuffix("</span>")
+    # serialized from its holder, so that its own text is escaped like the rest
+    return to_html(holder).removeprefix("<span>").removesuffix("</span>")
 
 
 def plain_autospace(text: str) -> str:

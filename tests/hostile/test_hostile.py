@@ -221,6 +221,18 @@ def test_title_injection_shows_as_text_on_the_running_head(tmp_path):
     assert "书</style><p>注入段落</p><style>" in text.replace("\n", "")
 
 
+def test_markup_in_a_chapter_title_shows_as_text_in_the_heading_and_the_toc(tmp_path):
+    book = copy_book("mini", tmp_path)
+    chapter = book / "ch1.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8").replace(
+        "title: 起点：从文本到多模态", 'title: "起点<i>斜体</i>"', 1), encoding="utf-8")
+    result = run_cli("pdf", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert_message(result, 0)
+    text = pdf_text(tmp_path / "out" / "book.pdf").replace("\n", "")
+    # in the TOC and in the chapter's heading: the tags are text, not italics
+    assert text.count("起点<i>斜体</i>") >= 2, text[:2000]
+
+
 def test_corrupt_and_oversized_images_are_errors(tmp_path):
     from PIL import Image
     book = copy_book("mini", tmp_path)
