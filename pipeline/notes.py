@@ -22,8 +22,8 @@ from lxml import etree
 
 from pipeline.transforms import transform
 from pipeline.tree import element, is_element, remove_keeping_tail
+from pipeline.typeset import WORD_JOINER  # no line break between the text and its note call
 
-WORD_JOINER = "\u2060"          # no line break between the text and its note call
 NOTES_TITLE = "注释"
 
 

@@ -60,8 +60,9 @@ AUTOSPACE = " "
 JUSTIFY_SPACE = " "
 # A Han/Latin space that must not break the line (it binds a paragraph's last character).
 BOUND_THIN_SPACE = "\u202f"
-# Around a paragraph's last two Han characters: set as one unbreakable span.
-NOBR_START, NOBR_END = "\ue002", "\ue003"
+# Between a paragraph's last two Han characters (and before a note call): no line break there.
+# A character, not a no-wrap span: an element costs the layout a box and its styles.
+WORD_JOINER = "\u2060"
 # An author's own space (between Latin words, after a full stop, next to a link): set in a
 # span of normal word spacing, since the body cancels every plain U+0020 (the inserted ones).
 AUTHOR_SPACE = "\ue000"
@@ -139,9 +140,9 @@ def insert_spaces(text: str, *, next_char: str = "", han_follows: bool | None = 
     for index, before in enumerate(text):
         after = following[index] if index < len(following) else ""
         if index == last_han - 1 and is_han(before) and is_han(after):
-            # Pango breaks between any two ideographs, inserted space or not: the pair is kept
-            # on one line as a no-wrap span, so the last line never holds a single character.
-            out += [NOBR_START, before, after, NOBR_END]
+            # Pango breaks between any two ideographs, inserted space or not: a word joiner
+            # keeps the pair on one line, so the last line never holds a single character.
+            out += [before, WORD_JOINER, after]
             skip_next = True
             continue
         if skip_next:                   # the pair's second character, already placed
@@ -173,8 +174,9 @@ LATIN_RUN = re.compile(r"[A-Za-z0-9\u00C0-\u024F][^\u2E80-\u9FFF\u3000-\u303F\uF
                        r"[A-Za-z0-9\u00C0-\u024F.)\]%]")
 
 
-# A Latin word long enough to hyphenate (pyphen leaves at least three letters on each side).
-HYPHENATABLE = re.compile(r"[A-Za-z\u00C0-\u024F]{6,}")
+# A Latin word long enough to be worth hyphenating (two letters before the break, three after,
+# and a six-letter word seldom has such a point: OpenAI, Google).
+HYPHENATABLE = re.compile(r"[A-Za-z\u00C0-\u024F]{7,}")
 
 
 def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
@@ -190,11 +192,6 @@ def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
             pieces += [Piece(text[plain_start:index]),
                        Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat", latin_lang or None)]
             index = plain_start = match.end()
-            continue
-        if text[index] == NOBR_START:
-            end = text.index(NOBR_END, index)
-            pieces += [Piece(text[plain_start:index]), Piece(text[index + 1:end], "nobr")]
-            index = plain_start = end + 1
             continue
         if text[index] == AUTHOR_SPACE:
             pieces += [Piece(text[plain_start:index]), Piece(" ", "lat")]
@@ -375,7 +372,7 @@ def clean_text(text: str) -> str:
     Also drops one space between Han and a Latin letter or digit (the autospace,
     which PDF text extraction returns as U+0020).
     """
-    text = text.replace(THIN_SPACE, "").replace(NOBR_START, "").replace(NOBR_END, "").replace(GAP, "")
+    text = text.replace(THIN_SPACE, "").replace(WORD_JOINER, "").replace(GAP, "")
     text = text.replace(AUTHOR_SPACE, " ").replace(BOUND_THIN_SPACE, "")
     text = re.sub(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])", "", text)
     return re.sub(r"(?<=[\u2E80-\u9FFF]) (?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%]) (?=[\u2E80-\u9FFF])",

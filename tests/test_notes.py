@@ -103,5 +103,5 @@ def test_page_footnote_transform():
     assert root.find("p").text.endswith(WORD_JOINER)          # no line break before the call
     typeset_tree(root)
     # the note is a flow of its own: no justification space between 文 and the note's first
-    # character, and 正文 are the paragraph's last two Han characters, kept on one line
-    assert to_html(root).startswith('<p><span class="nobr">正文</span>' + WORD_JOINER + '<span class="fn"')
+    # character, and 正文 are the paragraph's last two Han characters, joined
+    assert to_html(root).startswith('<p>正' + WORD_JOINER + '文' + WORD_JOINER + '<span class="fn"')

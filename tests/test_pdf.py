@@ -26,7 +26,7 @@ from pipeline.errors import PipelineError
 from pipeline.pdf import (SafeFetcher, allowed_roots, check_fonts, render_html, resolve_options, toc_entries,
                           write_pdf)
 from pipeline.tree import parse_html, text_of
-from pipeline.typeset import NOBR_END, NOBR_START, clean_text, insert_spaces, typeset_html
+from pipeline.typeset import WORD_JOINER, clean_text, insert_spaces, typeset_html
 
 sys.path.insert(0, str(ROOT / "bench"))
 import pdf_typography  # noqa: E402
@@ -379,14 +379,14 @@ def test_typeset_rules():
     assert "——" in spaced and "……" in spaced
     assert clean_text(insert_spaces("使用GPT-4模型")) == "使用GPT-4模型"
     assert typeset_html("<p>使用GPT-4模型</p>") == (
-        '<p>使 用<span class="autospace"> </span>GPT-4<span class="autospace"> </span><span class="nobr">模型</span></p>')
+        '<p>使 用<span class="autospace"> </span>GPT-4<span class="autospace"> </span>模\u2060型</p>')
     assert clean_text("使 用 GPT-4 模 型，Llama 3.1 405B") == "使用GPT-4模型，Llama 3.1 405B"
     # no paragraph ends on a line holding a single character: its last two Han stay together
-    assert insert_spaces("产生分歧。").endswith(NOBR_START + "分歧" + NOBR_END + "。")
+    assert insert_spaces("产生分歧。").endswith("分" + WORD_JOINER + "歧。")
     assert insert_spaces("产生分歧", next_char="，").endswith("分 歧")
     # ... also when they close an inline element that only punctuation follows
     assert typeset_html("<p>而是<strong>根本性分歧</strong>。</p>").endswith(
-        '<span class="nobr">分歧</span></strong>。</p>')
+        '分\u2060歧</strong>。</p>')
     assert "分 歧" in typeset_html("<p>而是<strong>根本性分歧</strong>，后来又有了变化。</p>")
     # the break after a compressed mark stays inside its span: a text that starts with a space
     # after an inline box is one WeasyPrint will not break, and the line before came out short
