@@ -12,6 +12,7 @@ letter-spaced lines become about 12. The balanced breaks below do the rest.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from weasyprint.formatting_structure import boxes
@@ -112,6 +113,18 @@ SPREAD_TARGET_EM = 0.05
 LOOKBACK = 3
 
 _original_iter_line_boxes = inline.iter_line_boxes
+# These internals are what the module replaces or calls (WeasyPrint is pinned in pyproject.toml);
+# a WeasyPrint whose functions take other arguments must be looked at again, not run blindly.
+_EXPECTED = {
+    "iter_line_boxes": "context, box, position_y, bottom_space, skip_stack, containing_block, absolute_boxes, "
+                       "fixed_boxes, first_letter_style, first_line_style",
+    "get_next_linebox": "context, linebox, position_y, bottom_space, skip_stack, containing_block, "
+                        "absolute_boxes, fixed_boxes, first_letter_style, first_line_style",
+    "justify_line": "context, line, extra_width",
+}
+for _name, _parameters in _EXPECTED.items():
+    if ", ".join(inspect.signature(getattr(inline, _name)).parameters) != _parameters:
+        raise RuntimeError(f"WeasyPrint's inline.{_name} changed: re-check pipeline/justify.py")
 _original_avoid_collisions = inline.avoid_collisions
 _shrink = [0.0]     # the narrowing of the next line to lay out (read once, by avoid_collisions)
 
