@@ -251,7 +251,7 @@ def render_html(book: Book, *, variant: str | None = None, crop_marks: bool | No
 
 
 # The TOC and page references get literal numbers: same text, so the same layout as target-counter().
-LITERAL_PAGES_CSS = ('.toc a::after { content: leader("·") attr(data-page); }\n'
+LITERAL_PAGES_CSS = ('.toc a::after { content: leader("·····") attr(data-page); }\n'
                    'a.page[data-page]::after { content: "第 " attr(data-page) " 页"; }\n'
                    'a.page.page-with-text[data-page]::after { content: "（第 " attr(data-page) " 页）"; }\n')
 
