@@ -346,6 +346,7 @@ def _to_unicode(cmap: bytes) -> dict[int, str]:
     return mapping
 
 
+@lru_cache(maxsize=1 << 16)          # the same few numbers over and over (sizes, cancelled spaces)
 def _fmt(value: float) -> bytes:
     """A number for a content stream, to 1/1000 (of 1/1000 em in a TJ array)."""
     value = round(value, 3)
@@ -723,7 +724,7 @@ def _fold_between(a: _Chunk, b: _Chunk) -> int:
     if a.seg.opaque or b.seg.opaque:
         return 0
     ma, mb = a.seg.matrix, b.seg.matrix
-    if any(abs(x - y) > 1e-6 * (abs(x) + abs(y) + 1e-9) for x, y in zip(ma[:4], mb[:4])):
+    if ma[:4] != mb[:4] and any(abs(x - y) > 1e-6 * (abs(x) + abs(y) + 1e-9) for x, y in zip(ma[:4], mb[:4])):
         return 0
     det = ma[0] * ma[3] - ma[1] * ma[2]
     if det == 0:
