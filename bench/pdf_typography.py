@@ -373,6 +373,7 @@ class Report:
     pages: int = 0
     overfull_lines: int = 0
     spaced_lines: int = 0               # median Han gap > SPACED_EM
+    spaced_first_lines: int = 0         # ... of which a paragraph's (or list item's) first line
     worst_median_gap_em: float = 0.0
     han_gap_p95_em: float = 0.0
     han_gaps: int = 0
@@ -437,6 +438,7 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
         others[number] = [l for l in lines if l.in_block and id(l) not in running and not all(g.mono for g in l.glyphs)]
 
     # --- paragraphs: ragged, overfull, one-character last lines
+    first_lines: set = set()            # (page, index) of body lines no line above continues into
     for population, size in ((body, em), (notes, NOTE_SIZE)):
         flow = _Flow(population, size)
         for number, lines in population.items():
@@ -445,6 +447,8 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
                 right = _container_right(line, edge, size)
                 x_max = _right_end(line, right, size)
                 is_body = population is body
+                if is_body and not flow.continued(number, index):
+                    first_lines.add((number, index))
                 if is_body and x_max - right > TOLERANCE_PT:
                     report.overfull_lines += 1
                     examples.add("overfull", f"p{number} by {x_max - right:.1f}pt: {line.text[-12:]!r}")
@@ -471,7 +475,7 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
     medians = []
     all_gaps = []
     for number, lines in body.items():
-        for line in lines:
+        for line_index, line in enumerate(lines):
             report.body_lines += 1
             text = line.text_glyphs
             if text and text[0].c in NO_START and not line.object_start:
@@ -488,6 +492,7 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
                 medians.append(median)
             if median > SPACED_EM:
                 report.spaced_lines += 1
+                report.spaced_first_lines += (number, line_index) in first_lines
                 examples.add("letter-spaced", f"p{number} median {median:.3f} em: {line.text[:16]!r}")
             if line.calls:
                 report.note_calls += len({round(g.x0) for g in line.calls})
@@ -983,7 +988,8 @@ def main(argv=None) -> int:
           f"elsewhere {report.start_violations_other}")
     print(f"line-end violations:    {report.end_violations} (opening punctuation at line end); "
           f"elsewhere {report.end_violations_other}")
-    print(f"letter-spaced lines:    {report.spaced_lines} ({100 * report.spaced_share:.1f} %), "
+    print(f"letter-spaced lines:    {report.spaced_lines} ({100 * report.spaced_share:.1f} %, "
+          f"{report.spaced_first_lines} of them first lines), "
           f"worst median gap {report.worst_median_gap_em:.3f} em, p95 gap {report.han_gap_p95_em:.3f} em")
     print(f"Han/Latin, no space:    {report.han_latin_tight} of {report.han_latin_boundaries}; "
           f"notes {report.han_latin_tight_notes} of {report.han_latin_boundaries_notes}; "

@@ -80,6 +80,8 @@ ROWS = [
     ("body lines (running text, 10.5 pt serif)", lambda r, t: str(r["body_lines"])),
     ("letter-spaced lines (median Han gap > 0.05 em), share of body lines",
      lambda r, t: _pct(r["spaced_lines"], r["body_lines"])),
+    ("… of which a paragraph's or list item's first line (no line before it to share with)",
+     lambda r, t: str(r.get("spaced_first_lines", 0))),
     ("worst median Han gap of a line", lambda r, t: f'{r["worst_median_gap_em"]:.3f} em'),
     ("Han gaps: 95th percentile / over 0.1 em",
      lambda r, t: f'{r["han_gap_p95_em"]:.3f} em / {r["han_gaps_over_01"]} of {r["han_gaps"]}'),
