@@ -478,12 +478,9 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
         for line_index, line in enumerate(lines):
             report.body_lines += 1
             text = line.text_glyphs
-            if text and text[0].c in NO_START and not line.object_start:
-                report.start_violations += 1
-                examples.add("line start", f"p{number}: {line.text[:12]!r}")
-            if text and text[-1].c in NO_END and not line.object_end:
-                report.end_violations += 1
-                examples.add("line end", f"p{number}: {line.text[-12:]!r}")
+            starts, ends = _kinsoku(line, text, number, examples, "")
+            report.start_violations += starts
+            report.end_violations += ends
             gaps = [_gap(a, b) / a.size for a, b in zip(text, text[1:])
                     if is_han(a.c) and is_han(b.c) and not a.mono and not b.mono]
             median = statistics.median(gaps) if gaps else 0.0
@@ -522,12 +519,9 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
         for line in lines:
             report.other_lines += 1
             text = [g for g in line.text_glyphs if not g.mono]
-            if text and text[0].c in NO_START and not line.object_start:
-                report.start_violations_other += 1
-                examples.add("line start (other)", f"p{number}: {line.text[:12]!r}")
-            if text and text[-1].c in NO_END and not line.object_end:
-                report.end_violations_other += 1
-                examples.add("line end (other)", f"p{number}: {line.text[-12:]!r}")
+            starts, ends = _kinsoku(line, text, number, examples, " (other)")
+            report.start_violations_other += starts
+            report.end_violations_other += ends
             role = _role(line, geometry)
             boundaries, tight = _han_latin(line, examples, f"Han/Latin tight ({role})")
             for name, value in ((f"han_latin_boundaries_{role}", boundaries), (f"han_latin_tight_{role}", tight)):
@@ -666,6 +660,17 @@ class _Flow:
     def continued(self, number: int, index: int) -> bool:
         """Does the line above (or at the foot of the page before) continue into this one?"""
         return (number, index) in self._previous
+
+
+def _kinsoku(line: Line, text: list, number: int, examples, kind: str) -> tuple[bool, bool]:
+    """(starts with a closing mark, ends with an opening mark), each noted in the examples."""
+    starts = bool(text) and text[0].c in NO_START and not line.object_start
+    ends = bool(text) and text[-1].c in NO_END and not line.object_end
+    if starts:
+        examples.add(f"line start{kind}", f"p{number}: {line.text[:12]!r}")
+    if ends:
+        examples.add(f"line end{kind}", f"p{number}: {line.text[-12:]!r}")
+    return starts, ends
 
 
 def _box_left(line: Line, size: float) -> float:

@@ -22,7 +22,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -38,6 +37,7 @@ from lxml import etree
 from pipeline.config import DiagramSettings
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
+from pipeline.processes import pump, stop
 from pipeline.fsutil import atomic_write_bytes, atomic_write_text
 from pipeline.tree import LINE
 
@@ -652,8 +652,8 @@ def _run_renderer(node: str, job: dict, timeout: float) -> Iterator[dict]:
                                stderr=subprocess.PIPE, text=True, encoding="utf-8", start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
     stderr_tail: list[str] = []
-    threading.Thread(target=_pump, args=(process.stdout, lines.put), daemon=True).start()
-    threading.Thread(target=_pump, args=(process.stderr, lambda l: _keep_tail(stderr_tail, l)), daemon=True).start()
+    threading.Thread(target=pump, args=(process.stdout, lines.put), daemon=True).start()
+    threading.Thread(target=pump, args=(process.stderr, lambda l: _keep_tail(stderr_tail, l)), daemon=True).start()
     browser_pid, remaining = None, len(job["diagrams"])
     try:
         wait = timeout + STARTUP_ALLOWANCE_S
@@ -685,65 +685,17 @@ def _run_renderer(node: str, job: dict, timeout: float) -> Iterator[dict]:
                                 hint="Run 'npm ci' (or 'make setup') to restore node_modules.")
     except BaseException:
         # Ctrl-C, SIGTERM or an error: do not wait for a browser that may be hung in its start
-        _stop(process, browser_pid, wait=0)
+        stop(process, browser_pid, wait=0)
         raise
     finally:
-        _stop(process, browser_pid)
+        stop(process, browser_pid)
         os.unlink(handle.name)
-
-
-def _pump(stream, put: Callable[[str | None], None]) -> None:
-    for line in stream:
-        put(line)
-    put(None)
 
 
 def _keep_tail(tail: list[str], line: str | None) -> None:
     if line is not None:
         tail.append(line)
         del tail[:-40]
-
-
-def _stop(process: subprocess.Popen, browser_pid: int | None, wait: float = 10) -> None:
-    """Ends node and the browser it started. Normally node has closed Chromium and exited;
-    after a hang (or when the build is interrupted) both are killed. puppeteer starts Chromium
-    in its own process group, and a browser hung in its start has not told us its pid yet, so
-    every descendant of node is found in /proc and killed with the groups."""
-    if process.poll() is not None:
-        return
-    try:
-        process.wait(timeout=wait)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    doomed = _descendants(process.pid)
-    for group in (process.pid, browser_pid):
-        if group:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    process.wait()
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below `root`, from /proc (no dependency for one loop)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, queue_ = [], [root]
-    while queue_:
-        for child in children.get(queue_.pop(), []):
-            found.append(child)
-            queue_.append(child)
-    return found
 
 
 # ----------------------------------------------------------------------------- SVG post-processing

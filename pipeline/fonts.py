@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -60,8 +62,21 @@ def source_path(face: FontFace) -> Path:
     return path
 
 
+def fontconfig_face(pattern: str) -> tuple[Path, int] | None:
+    """The file and face index fontconfig (and so Pango) picks for a pattern ("Family:bold");
+    None without fontconfig or a file."""
+    if shutil.which("fc-match") is None:
+        return None
+    found = subprocess.run(["fc-match", "-f", "%{file}:%{index}", pattern], capture_output=True, text=True,
+                           check=False).stdout
+    path, _, index = found.rpartition(":")
+    if not path or not Path(path).is_file():
+        return None
+    return Path(path), int(index or 0)
+
+
 @lru_cache(maxsize=None)
-def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
+def file_digest(path: Path, size: int, mtime_ns: int) -> str:
     # size and mtime are part of the key so a replaced font file is hashed again
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -73,7 +88,7 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
 def cache_key(path: Path, index: int, characters: frozenset[str]) -> str:
     stat = path.stat()
     digest = hashlib.sha256()
-    for part in (SUBSET_VERSION, _file_digest(path, stat.st_size, stat.st_mtime_ns), str(index),
+    for part in (SUBSET_VERSION, file_digest(path, stat.st_size, stat.st_mtime_ns), str(index),
                  "".join(sorted(characters))):
         digest.update(part.encode("utf-8"))
         digest.update(b"\0")

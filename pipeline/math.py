@@ -26,7 +26,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -40,6 +39,7 @@ from lxml import etree
 from pipeline import cache
 from pipeline.diagnostics import Diagnostics, shown
 from pipeline.errors import PipelineError
+from pipeline.processes import pump, stop
 from pipeline.transforms import transform
 from pipeline.tree import element, line_of
 
@@ -272,8 +272,8 @@ def _run_renderer(items: list[tuple[str, bool]]) -> Iterator[dict]:
                                start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
     stderr_tail: list[str] = []
-    threading.Thread(target=_pump, args=(process.stdout, lines.put), daemon=True).start()
-    threading.Thread(target=_pump, args=(process.stderr, lambda l: l is not None and stderr_tail.append(l)),
+    threading.Thread(target=pump, args=(process.stdout, lines.put), daemon=True).start()
+    threading.Thread(target=pump, args=(process.stderr, lambda l: l is not None and stderr_tail.append(l)),
                      daemon=True).start()
     try:
         expected = iter(job["formulas"])
@@ -307,33 +307,11 @@ def _run_renderer(items: list[tuple[str, bool]]) -> Iterator[dict]:
     except GeneratorExit:          # closed after the last record: node is exiting on its own
         raise
     except BaseException:
-        _stop(process, wait=0)     # an error, Ctrl-C or SIGTERM: do not wait for node
+        stop(process, wait=0)     # an error, Ctrl-C or SIGTERM: do not wait for node
         raise
     finally:
-        _stop(process)
+        stop(process, wait=5)
         os.unlink(handle.name)
-
-
-def _pump(stream, put: Callable[[str | None], None]) -> None:
-    for line in stream:
-        put(line)
-    put(None)
-
-
-def _stop(process: subprocess.Popen, wait: float = 5) -> None:
-    """node has normally exited by now; otherwise (an error, Ctrl-C) its process group is killed."""
-    if process.poll() is not None:
-        return
-    try:
-        process.wait(timeout=wait)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
 
 
 # ----------------------------------------------------------------------------- post-processing

@@ -27,6 +27,7 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
+from pipeline.fonts import fontconfig_face
 from pipeline.fsutil import atomic_output
 from pipeline.resources import confine
 from pipeline import textlayer
@@ -307,13 +308,12 @@ def font_installed(family: str) -> bool:
 def _family_cmap(family: str) -> frozenset[int]:
     """The code points of the font fontconfig picks for a family (empty if it cannot say)."""
     from fontTools.ttLib import TTFont
-    if shutil.which("fc-match") is None:
+    found = fontconfig_face(family)
+    if found is None:
         return frozenset()
-    found = subprocess.run(["fc-match", "-f", "%{file}:%{index}", family], capture_output=True, text=True,
-                           check=False).stdout
-    path, _, index = found.rpartition(":")
+    path, index = found
     try:
-        return frozenset(TTFont(path, fontNumber=int(index or 0), lazy=True)["cmap"].getBestCmap())
+        return frozenset(TTFont(str(path), fontNumber=index, lazy=True)["cmap"].getBestCmap())
     except (OSError, ValueError, KeyError):
         return frozenset()
 

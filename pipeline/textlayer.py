@@ -11,14 +11,14 @@ shared/research/text-layer.md):
 1. Space fonts. The justification spaces are set in a font of their own, "CJK Justify Space"
    (and "... Sans"), cut at build time with fontTools from the very Noto CJK face the text is
    set in, down to U+0020: same advance, same metrics, so the layout does not change. The
-   font is given to WeasyPrint as a data: URL in an @font-face rule (templates/pdf/
-   geometry.css.j2), so nothing outside the project is read; the cut fonts are cached in the
-   build's cache folder (pipeline/cache.py entries) and in memory.
-2. Post-pass (pikepdf), on the finished PDF, after the single-pass writer and after the
-   parallel writer's merge. In every content stream:
+   font is given to WeasyPrint in an @font-face rule (templates/pdf/geometry.css.j2) as a
+   plain copy in the build's cache folder (a data: URL without one); the cut fonts are cached
+   there (pipeline/cache.py entries) and in memory.
+2. Post-pass (pikepdf), on the finished PDF of the single-pass writer, and on each piece of
+   the parallel writer, in its worker. In every content stream:
    - the glyphs of the space fonts are taken out;
-   - every positive gap between two glyphs of one line (what the removed space, the
-     justification stretch, letter-spacing and a Han/Latin space left) becomes part of the
+   - every positive gap between two glyphs of one text box (what the removed space, the
+     justification stretch and letter-spacing left) becomes part of the
      advance of the glyph before it: that glyph is shown with a clone of its font whose /W
      gives it the wider advance, in steps of 1/10 em rounded down; the rest stays a TJ
      number. A clone shares the font program, ToUnicode and descriptor of its font, so the
@@ -43,12 +43,9 @@ ActualText design (R1) instead.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import math
 import re
-import shutil
-import subprocess
 import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,6 +53,7 @@ from pathlib import Path
 
 from pipeline import cache
 from pipeline.errors import PipelineError
+from pipeline.fonts import file_digest, fontconfig_face
 from pipeline.fsutil import atomic_write_bytes
 
 # ---------------------------------------------------------------- the space fonts
@@ -88,24 +86,11 @@ class SpaceFace:
 @lru_cache(maxsize=None)
 def _fc_face(family: str, weight: int) -> tuple[Path, int]:
     """The file and face index fontconfig (and so Pango) picks for a family at a weight."""
-    if shutil.which("fc-match") is None:
-        raise PipelineError("fc-match (fontconfig) is not installed.", hint="Run `make setup`.")
-    found = subprocess.run(["fc-match", "-f", "%{file}:%{index}", f"{family}:{WEIGHTS[weight]}"],
-                           capture_output=True, text=True, check=False).stdout
-    path, _, index = found.rpartition(":")
-    if not path or not Path(path).is_file():
+    found = fontconfig_face(f"{family}:{WEIGHTS[weight]}")
+    if found is None:
         raise PipelineError(f"fontconfig finds no file for the font {family}.",
-                            hint="Install fonts-noto-cjk (`make setup`).")
-    return Path(path), int(index or 0)
-
-
-@lru_cache(maxsize=None)
-def _digest(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+                            hint="Install fontconfig and fonts-noto-cjk (`make setup`).")
+    return found
 
 
 def cut_space_font(path: Path, index: int, family: str, weight: int) -> bytes:
@@ -155,7 +140,7 @@ def space_faces(serif_family: str, sans_family: str, cache_dir: Path | None = No
         for weight in WEIGHTS:
             path, index = _fc_face(source_family, weight)
             stat = path.stat()
-            key = cache.key_of(SPACE_FONT_VERSION, _digest(path, stat.st_size, stat.st_mtime_ns), str(index),
+            key = cache.key_of(SPACE_FONT_VERSION, file_digest(path, stat.st_size, stat.st_mtime_ns), str(index),
                                family, str(weight))
             data, plain = _MEMO.get(key), None
             entry = Path(cache_dir) / "fonts" / f"justify-space-{key[:24]}.otf" if cache_dir else None
@@ -178,10 +163,7 @@ def space_faces(serif_family: str, sans_family: str, cache_dir: Path | None = No
 # ---------------------------------------------------------------- the post-pass
 
 QUANTUM = 100              # a gap joins an advance in steps of 1/10 em (PDF widths are in 1/1000 em)
-BOX_GAP_EM = 0.75          # between two text boxes on one baseline: a Han/Latin space, up to this wide
-                           # plus the stretch justification gives the gaps of that line
 LINE_GAP_EM = 4.0          # inside one text box (justification, letter-spacing): up to this wide
-FOLD_HAN_LATIN = False     # see clean_text_layer: a Han/Latin space stays a gap, read as a space
 BASELINE_EM = 0.05         # boxes whose baselines differ by less than this share a line
 MIN_GAP_EM = 0.1           # smaller gaps stay (no extractor reads less than 0.15 em as a space)
 CLONE_SUFFIX = "j"         # clone k of the font /ABCDEF is /ABCDEFj<k>, in the same /Font dictionary
@@ -449,7 +431,8 @@ def _lines(data: bytes) -> list[bytes]:
                 if found is None:
                     raise ValueError("inline image without EI")
                 end = found.end()
-                out.append(data[start:end].replace(b"\n", b"\0") + b" BI")      # kept whole, see _RAW_BI
+                # kept whole, as one line; _analyse leaves a stream with an inline image as it is
+                out.append(data[start:end].replace(b"\n", b"\0") + b" BI")
             else:
                 operands = data[start:pos].strip()
                 out.append(operands + b" " + op if operands else op)
@@ -496,13 +479,12 @@ IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 class _Segment:
     """Text placed from one text matrix: a position in it is a pen offset along its x axis."""
-    __slots__ = ("matrix", "opaque", "end", "stretch")
+    __slots__ = ("matrix", "opaque", "end")
 
     def __init__(self, matrix):
         self.matrix = matrix
         self.opaque = False       # holds text the pass cannot follow: left as it is from there on
         self.end = 0.0            # the pen after its last text instruction
-        self.stretch = 0.0        # the widest gap between two glyphs in it or before it on its line, in em
 
 
 class _Chunk:
@@ -616,8 +598,6 @@ def _analyse(data: bytes, fonts: dict, memo: dict):
                         # (after a space glyph of the text, a gap is that space: it stays)
                         if gap > last.size * last.th * MIN_GAP_EM and last.font.char(last.hexa[-4:]) != " ":
                             folded += _set_fold(last, gap, LINE_GAP_EM)
-                            if gap > seg.stretch * last.size * last.th:
-                                seg.stretch = gap / (last.size * last.th)
                     else:
                         folded += _fold_between(last, chunk)
                 pen += advance
@@ -716,11 +696,9 @@ def _fold_between(a: _Chunk, b: _Chunk) -> int:
     """Fold the gap between the last glyph of one text box and the first of the next.
 
     The part that removed space glyphs leave (at the end of a's box, at the start of b's) is
-    folded. The space between the boxes themselves is folded only where the boxes touch, or
-    where it is a Han/Latin space (typeset.needs_autospace holds for the two glyphs; at most
-    BOX_GAP_EM more than the widest gap justification left in a's box, since a Han/Latin
-    space is stretched first): an author's own space is a box of its own that WeasyPrint does
-    not draw, and stays a gap, which extractors read as the space it is."""
+    folded. The space between the boxes themselves is folded only where the boxes touch: a
+    Han/Latin space or an author's own space is a box of its own that WeasyPrint does not draw,
+    and stays a gap, which extractors read as the space it is."""
     if a.seg.opaque or b.seg.opaque:
         return 0
     ma, mb = a.seg.matrix, b.seg.matrix
@@ -736,16 +714,10 @@ def _fold_between(a: _Chunk, b: _Chunk) -> int:
     drop = (dy * ma[0] - dx * ma[1]) / det
     if abs(drop) > BASELINE_EM * a.size:
         return 0
-    if a.seg.stretch > b.seg.stretch:
-        b.seg.stretch = a.seg.stretch           # one line: the stretch of its earlier boxes
     removed = (a.seg.end - (a.origin + a.advance)) + b.origin     # same linear parts: same scale
     em = a.size * a.th
     if abs(between) <= (QUANTUM / 500.0) * em:
         return _set_fold(a, removed + between, LINE_GAP_EM)
-    if FOLD_HAN_LATIN:
-        from pipeline.typeset import needs_autospace
-        if needs_autospace(a.font.char(a.hexa[-4:]), b.font.char(b.hexa[:4])):
-            return _set_fold(a, removed + between, BOX_GAP_EM + a.seg.stretch)
     return _set_fold(a, removed, LINE_GAP_EM)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from html import escape as html_escape
 from typing import Iterator
 
 from lxml import etree
@@ -55,8 +56,8 @@ def writer_copy(root: etree._Element) -> etree._Element:
 
 
 def to_html(root: etree._Element) -> str:
-    """The div's content as HTML (the PDF writer's serialization)."""
-    return (root.text or "") + "".join(etree.tostring(child, encoding="unicode", method="html") for child in root)
+    """The div's content as HTML (the PDF writer's serialization); its own text escaped too."""
+    return html_escape(root.text or "", quote=False) + "".join(etree.tostring(child, encoding="unicode", method="html") for child in root)
 
 
 def text_of(node: etree._Element) -> str:

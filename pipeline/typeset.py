@@ -356,9 +356,7 @@ def typeset_inline(text: str) -> str:
     heading = element("h1", text=text)
     holder.append(heading)
     typeset_tree(holder)
-    heading.tag = "span"
-    # serialized from its holder, so that its own text is escaped like the rest
-    return to_html(holder).removeprefix("<span>").removesuffix("</span>")
+    return to_html(heading)
 
 
 def plain_autospace(text: str) -> str:
