@@ -19,7 +19,11 @@ from weasyprint.formatting_structure import boxes
 from weasyprint.layout import block, inline
 from weasyprint.layout.leader import handle_leader
 from weasyprint.layout.percent import resolve_one_percentage, resolve_percentages
+from weasyprint.text import line_break
+from weasyprint.text.ffi import TO_UNITS, ffi, pango, unicode_to_char_p
 from weasyprint.text.line_break import create_layout
+
+from pipeline.typeset import BLANK_LEFT, JUSTIFY_SPACE
 
 AUTOSPACE_CAP_EM = 0.25
 
@@ -121,6 +125,7 @@ _EXPECTED = {
     "get_next_linebox": "context, linebox, position_y, bottom_space, skip_stack, containing_block, "
                         "absolute_boxes, fixed_boxes, first_letter_style, first_line_style",
     "justify_line": "context, line, extra_width",
+    "text_align": "context, line, available_width, last",
 }
 for _name, _parameters in _EXPECTED.items():
     if ", ".join(inspect.signature(getattr(inline, _name)).parameters) != _parameters:
@@ -178,11 +183,13 @@ def iter_line_boxes(context, box, position_y, bottom_space, skip_stack, containi
         box.text_indent = indent
         absolutes, fixed = [], []
         _shrink[0] = shrink
+        _squeezing[0] = shrink < 0
         try:
             line, resume_at = inline.get_next_linebox(context, box, top, bottom_space, skip, containing_block,
                                                       absolutes, fixed, None, None)
         finally:
             _shrink[0] = 0.0
+            _squeezing[0] = False
         if line is None:
             return None
         handle_leader(context, line, containing_block)
@@ -191,6 +198,8 @@ def iter_line_boxes(context, box, position_y, bottom_space, skip_stack, containi
     held: list[_Laid] = []
     laid = lay(skip_stack, position_y, box.text_indent)
     while laid is not None:
+        if laid.spread > SPREAD_TARGET_EM:
+            laid = _squeeze_in(laid, lay) or laid
         if laid.spread > SPREAD_TARGET_EM and held:
             better = _rebalance(held, laid, lay)
             if better is not None:
@@ -241,9 +250,237 @@ def _rebalance(held: list[_Laid], bad: _Laid, lay) -> list[_Laid] | None:
             new = score(lines)
             if new < old and (best_score is None or (new[0], new[1] - old[1]) < best_score):
                 best, best_score = lines, (new[0], new[1] - old[1])
+                if new[0] <= SPREAD_TARGET_EM:
+                    return best         # every line within the target: sharing wider gains nothing
     return best
 
 
+# ---------------------------------------------------------------- compression
+
+# A line that ends short before a unit that does not fit ("达到|79.7%，", "走向“对话|工具”。") can
+# often take the unit by shrinking instead, which a setter tries first. clreq 6.2.2.3 gives the
+# order in which a line gives up width, each kind used up before the next is touched:
+#   1. a line-end mark's blank half (here: it hangs past the measure, where it is blank, so the
+#      ink stays inside, as if set half-width);
+#   2. the spaces between Latin words, down to a quarter em (they are a quarter em already in
+#      Noto CJK, 0.256 em, so none is taken; squeezed further, pdftotext ran words together);
+#   4. the outer blank half of brackets and quotation marks;
+#   5. mid-line ：；, by half (clreq puts ，、 here as well: mainland books keep those and 。？！,
+#      tier 7, full width mid-line, and so does this project);
+#   6. Han/Latin spaces, from a quarter em to an eighth.
+# (Tier 3, the interpunct, does not occur: typeset.py sets no space next to it.) Only this
+# helps a paragraph's first line, which has no line before it to share its excess with.
+# iter_line_boxes lays a loose line out again, wider by what it could give up; text_align
+# below then squeezes it to the measure, tier by tier, each item of a tier by the same share.
+SQUEEZE_CLOSE = set("）」』】〕〉》〗〙｝］”’")
+SQUEEZE_OPEN = BLANK_LEFT
+SQUEEZE_PAUSE = set("：；")
+BRACKET_SQUEEZE_EM = 0.5
+AUTOSPACE_SQUEEZE_EM = 0.125
+TIER_BRACKET, TIER_PAUSE, TIER_AUTOSPACE = 4, 5, 6
+# Line-end marks whose ink sits in their left half in Simplified Chinese faces (not ？！).
+HANGING_END = set("，。、；：）」』】〕〉》〗〙｝］”’")
+
+ZWSP = "\u200b"
+_squeezing = [False]        # set while a line is laid out wider, to be squeezed to the measure
+
+
+def _text_boxes(box, parent=None, found=None) -> list[tuple[object, object]]:
+    """(text box, its parent) of a line, in order."""
+    found = [] if found is None else found
+    if isinstance(box, boxes.TextBox):
+        found.append((box, parent))
+    elif isinstance(box, (boxes.LineBox, boxes.InlineBox)):
+        for child in box.children:
+            if child.is_in_normal_flow():
+                _text_boxes(child, box, found)
+    return found
+
+
+def _classes(parent) -> set:
+    element = getattr(parent, "element", None)
+    return set(((element is not None and element.get("class")) or "").split())
+
+
+def _squeeze_plan(line) -> list[tuple[object, dict[int, tuple[int, float]]]]:
+    """[(text box, {index of a space in its text: (its clreq tier, how much narrower it may get
+    in px)})] of a line. A mark next to a space may sit in the next or previous text box
+    ("**CodeGeeX**（代码": the space ends the bold run)."""
+    texts = _text_boxes(line)
+    plan = []
+    for number, (box, parent) in enumerate(texts):
+        classes = _classes(parent)
+        if "lat" in classes or "halt" in classes:
+            continue
+        size = box.style["font_size"]
+        text = box.text
+        found = {}
+        for index, ch in enumerate(text):
+            if ch not in " \u00a0":
+                continue
+            if "autospace" in classes:
+                found[index] = (TIER_AUTOSPACE, AUTOSPACE_SQUEEZE_EM * size)
+                continue
+            if ch != JUSTIFY_SPACE:
+                continue
+            # WeasyPrint sets a lone space as " \u200b" (see _set_text)
+            before, after = text[:index].rstrip(ZWSP)[-1:], text[index + 1:].lstrip(ZWSP)[:1]
+            # a mark in a halt span has no blank half left to give
+            if not before and number and "halt" not in _classes(texts[number - 1][1]):
+                before = texts[number - 1][0].text.rstrip(ZWSP)[-1:]
+            if not after and number + 1 < len(texts) and "halt" not in _classes(texts[number + 1][1]):
+                after = texts[number + 1][0].text.lstrip(ZWSP)[:1]
+            if before and before in SQUEEZE_CLOSE or after and after in SQUEEZE_OPEN:
+                found[index] = (TIER_BRACKET, BRACKET_SQUEEZE_EM * size)
+            elif before and before in SQUEEZE_PAUSE:
+                found[index] = (TIER_PAUSE, BRACKET_SQUEEZE_EM * size)
+        if found:
+            plan.append((box, found))
+    return plan
+
+
+def _capacity(line) -> float:
+    return sum(amount for _box, found in _squeeze_plan(line) for _tier, amount in found.values())
+
+
+def tier_shares(capacities: dict[int, float], overflow: float) -> dict[int, float] | None:
+    """{tier: the share of its capacity each of its items gives up}, using up tiers in order;
+    None when all of them together cannot take in the overflow."""
+    shares = {}
+    for tier in sorted(capacities):
+        if overflow <= 1e-9:
+            break
+        take = min(overflow, capacities[tier])
+        shares[tier] = take / capacities[tier]
+        overflow -= take
+    return shares if overflow <= 0.01 else None
+
+
+def squeeze_line(context, line, overflow: float) -> bool:
+    """Take overflow px out of the line's squeezable items (clreq's order); False when they cannot give it."""
+    plan = _squeeze_plan(line)
+    capacities: dict[int, float] = {}
+    for _box, found in plan:
+        for tier, amount in found.values():
+            capacities[tier] = capacities.get(tier, 0.0) + amount
+    shares = tier_shares(capacities, overflow)
+    if shares is None:
+        return False
+    extras = {id(box): {index: -shares.get(tier, 0.0) * amount for index, (tier, amount) in found.items()
+                        if shares.get(tier)} for box, found in plan}
+    _shift_children(context, line, extras)
+    line.book_spread_em = 0.0
+    return True
+
+
+def _shift_children(context, box, extras: dict, x_advance: float = 0.0) -> float:
+    """Give the text boxes under box their squeezed spaces; move what follows them."""
+    for child in box.children:
+        if not child.is_in_normal_flow():
+            continue
+        if isinstance(child, boxes.TextBox):
+            child.position_x += x_advance
+            own = extras.get(id(child))
+            if own:
+                layout = create_layout(child.text, child.style, context, max_width=None,
+                                       justification_spacing=child.justification_spacing)
+                layout.book_squeeze = own
+                layout.deactivate()
+                child.pango_layout = layout
+                child.width += sum(own.values())
+                x_advance += sum(own.values())
+        elif isinstance(child, (boxes.LineBox, boxes.InlineBox)):
+            child.position_x += x_advance
+            before = x_advance
+            x_advance = _shift_children(context, child, extras, x_advance)
+            child.width += x_advance - before
+        else:
+            child.translate(x_advance, 0)
+    return x_advance
+
+
+def _text_length(box) -> int:
+    if isinstance(box, boxes.TextBox):
+        return len(box.text)
+    return sum(_text_length(child) for child in getattr(box, "children", ()))
+
+
+def _squeeze_in(laid: _Laid, lay) -> _Laid | None:
+    """The loose line laid out again wider by what it could give up, and squeezed to the measure
+    (or spread less); None when that takes in nothing more or is no better."""
+    size = laid.line.style["font_size"]
+    widen = _capacity(laid.line) + AUTOSPACE_SQUEEZE_EM * size     # what a unit taken in may bring
+    for hang in (BRACKET_SQUEEZE_EM * size, 0.0):                  # a line-end mark hanging, or not
+        wider = lay(laid.skip_stack, laid.position_y, laid.text_indent, -(widen + hang))
+        if wider is None:
+            return None
+        if not getattr(wider.line, "book_overfull", False):
+            better = _text_length(wider.line) > _text_length(laid.line) and wider.spread < laid.spread
+            return wider if better else None
+    return None
+
+
+_original_text_align = inline.text_align
+
+
+def _last_text(box):
+    """The line's last text box, or None."""
+    if isinstance(box, boxes.TextBox):
+        return box
+    for child in reversed(getattr(box, "children", ())):
+        found = _last_text(child) if child.is_in_normal_flow() else None
+        if found is not None:
+            return found
+    return None
+
+
+def text_align(context, line, available_width, last):
+    if _squeezing[0] and line.width > available_width:
+        # A line-end mark gives up its blank half by hanging it past the measure, where it is
+        # blank: the ink stays inside, as if the mark were set half-width.
+        end = _last_text(line)
+        if end is not None and end.text[-1:] in HANGING_END:
+            available_width += BRACKET_SQUEEZE_EM * end.style["font_size"]
+        if line.width <= available_width:
+            justify_line(context, line, available_width - line.width)
+        elif not squeeze_line(context, line, line.width - available_width):
+            line.book_overfull = True
+        return 0
+    return _original_text_align(context, line, available_width, last)
+
+
+_original_set_text = line_break.Layout.set_text
+
+
+def _set_text(self, text, justify=False):
+    """Layout.set_text, and the squeezed spaces' own widths when drawing (WeasyPrint sets one
+    width for every space of a text box)."""
+    _original_set_text(self, text, justify)
+    squeeze = getattr(self, "book_squeeze", None)
+    if not (squeeze and justify):
+        return
+    if self.text == " ":
+        # Pango spaces a text of one character not at all: WeasyPrint's own remedy (set_text),
+        # a zero-width space after it, which no extractor returns.
+        self.text = " \u200b"
+        pango.pango_layout_set_text(self.layout, unicode_to_char_p(self.text)[0], -1)
+    word_spacing = self.style["word_spacing"] + self.justification_spacing
+    encoded = self.text.encode()
+    attributes = pango.pango_layout_get_attributes(self.layout)
+    if attributes == ffi.NULL:
+        attributes = ffi.gc(pango.pango_attr_list_new(), pango.pango_attr_list_unref)
+    for index, extra in squeeze.items():
+        start = len(self.text[:index].encode())
+        # Pango gives half of a space's spacing at either end of a text (as in set_text)
+        factor = 1 + (start in (0, len(encoded) - 1))
+        attribute = pango.pango_attr_letter_spacing_new(int(factor * (word_spacing + extra) * TO_UNITS))
+        attribute.start_index, attribute.end_index = start, start + len(self.text[index].encode())
+        pango.pango_attr_list_change(attributes, attribute)
+    pango.pango_layout_set_attributes(self.layout, attributes)
+
+
+line_break.Layout.set_text = _set_text
+inline.text_align = text_align
 inline.justify_line = justify_line
 inline.iter_line_boxes = iter_line_boxes
 block.iter_line_boxes = iter_line_boxes

@@ -42,6 +42,7 @@ NO_END = set("（「『【〔〈《〖〘｛［“‘")
 INSEPARABLE = set("—…⸺⸻")
 # Full-width punctuation whose blank half is on the right (closing, stops) ...
 BLANK_RIGHT = set("，。、；：？！）」』】〕〉》〗〙｝］”’")
+CLOSING_BRACKETS = set("）」』】〕〉》〗〙｝］”’")
 # ... and on the left (opening).
 BLANK_LEFT = set("（「『【〔〈《〖〘｛［“‘")
 
@@ -154,12 +155,24 @@ def insert_spaces(text: str, *, next_char: str = "", han_follows: bool | None = 
         if index + 1 == last_han:
             if needs_autospace(before, after):
                 out.append(BOUND_THIN_SPACE)
+            elif break_allowed(before, after):     # "（文生图模型）等。": no "等。" alone
+                out.append(WORD_JOINER)
             continue
-        if break_allowed(before, after):
+        if break_allowed(before, after) or bracket_meets_latin(before, after):
             out.append(JUSTIFY_SPACE)
         elif needs_autospace(before, after):
             out.append(THIN_SPACE)
     return "".join(out)
+
+
+def bracket_meets_latin(before: str, after: str) -> bool:
+    """A full-width bracket's blank half next to Latin text ("Use（计算机", "）Google"): a line may
+    break there (UAX #14 breaks before a wide opening bracket), and a line that must shrink may
+    take in the blank half (pipeline/justify.py) where the inserted space tells it so."""
+    if not (before and after):
+        return False
+    latin_before = is_latin(before) or before in ".,;:!?)]%"
+    return (latin_before and after in BLANK_LEFT) or (before in CLOSING_BRACKETS and (is_latin(after) or after in "(["))
 
 
 @dataclass(frozen=True)

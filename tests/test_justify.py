@@ -1,0 +1,82 @@
+"""Line adjustment in the print PDF (pipeline/justify.py): a loose line squeezes instead, in clreq's order.
+
+A paragraph is laid out by real WeasyPrint with the print PDF's way of setting Chinese (the
+inserted, cancelled U+0020 between Han characters; pipeline/typeset.py), at a measure where a
+greedy break leaves the first line 1.2 em short before "午，": nothing comes before a first
+line to share that with, so it would be letter-spaced. Squeezed instead, the line-end comma
+hangs its blank half and the brackets give up the rest: the first line takes "午，" in, its
+Han characters stay solid, and the text layer is still the text.
+"""
+from __future__ import annotations
+
+import subprocess
+
+import pymupdf
+import pytest
+import weasyprint
+
+from pipeline import justify, textlayer
+from pipeline.typeset import typeset_html
+
+SERIF, SANS = "Noto Serif CJK SC", "Noto Sans CJK SC"
+SIZE_PT = 10.5
+SOURCE = "“甲乙”丙丁“戊己”庚辛壬癸子丑寅卯辰巳午，未申酉戌亥子丑寅卯辰巳。"
+
+
+def test_tiers_are_used_up_in_order():
+    assert justify.tier_shares({2: 1.0, 4: 2.0, 6: 1.0}, 0.5) == {2: 0.5}
+    assert justify.tier_shares({2: 1.0, 4: 2.0, 6: 1.0}, 2.0) == {2: 1.0, 4: 0.5}
+    assert justify.tier_shares({2: 1.0, 4: 2.0}, 3.5) is None
+
+
+@pytest.fixture(scope="module")
+def glyph_lines(tmp_path_factory):
+    """(lines of (character, x origin, advance) by baseline, pdftotext's text) of the paragraph."""
+    root = tmp_path_factory.mktemp("justify")
+    faces = textlayer.space_faces(SERIF, SANS, root / "cache")
+    font_faces = "".join(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
+                         f'src: url("{face.url}"); }}' for face in faces)
+    html = f"""<html lang="zh-CN"><head><style>{font_faces}
+      @page {{ size: 150mm 60mm; margin: 10mm; }}
+      p {{ font-family: "{textlayer.JUSTIFY_FAMILY}", "{SERIF}"; font-size: {SIZE_PT}pt; line-height: 1.75;
+           word-spacing: -0.256em; text-align: justify; margin: 0; width: 21.2em; }}
+      .lat, .autospace {{ font-family: "{SERIF}"; word-spacing: normal; }}
+    </style></head><body>{typeset_html(f"<p>{SOURCE}</p>")}</body></html>"""
+    pdf = root / "paragraph.pdf"
+    textlayer.clean_text_layer(weasyprint.HTML(string=html).write_pdf(), pdf)
+    lines: dict[float, list] = {}
+    page = pymupdf.open(pdf)[0]
+    for block in page.get_text("rawdict")["blocks"]:
+        for line in block.get("lines", []):
+            for span in line["spans"]:
+                for char in span["chars"]:
+                    if not char["c"].isspace():
+                        lines.setdefault(round(char["origin"][1], 1), []).append(
+                            (char["c"], char["origin"][0], char["bbox"][2] - char["bbox"][0]))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [sorted(chars, key=lambda c: c[1]) for _, chars in sorted(lines.items())], text
+
+
+def test_the_first_line_takes_the_unit_in_by_squeezing(glyph_lines):
+    lines, _ = glyph_lines
+    first = "".join(c for c, _x, _w in lines[0])
+    assert first.endswith("午，"), first
+    x = {c: (x, w) for c, x, w in lines[0]}
+    # the Han characters stay solid: one em from origin to origin
+    han = [(a, b) for a, b in zip(lines[0], lines[0][1:]) if "\u4e00" <= a[0] <= "\u9fff" and "\u4e00" <= b[0] <= "\u9fff"]
+    assert han and all(abs((b[1] - a[1]) / SIZE_PT - 1) < 0.01 for a, b in han), han
+    # the brackets gave up some of their blank halves, never more
+    chars = [c for c, _x, _w in lines[0]]
+    close = chars.index("”")
+    assert chars[close + 1] == "丙"
+    after_close = (lines[0][close + 1][1] - lines[0][close][1]) / SIZE_PT
+    assert 0.5 <= after_close < 0.95, after_close
+    # the comma's blank half hangs: its ink ends inside the measure, its box half an em past it
+    left = lines[1][0][1]
+    measure_end = left + 21.2 * SIZE_PT
+    assert abs(x["，"][0] + 0.5 * SIZE_PT - measure_end) < 0.3, (x["，"], measure_end)
+
+
+def test_the_squeezed_paragraph_extracts_as_written(glyph_lines):
+    _, text = glyph_lines
+    assert "".join(text.split()) == SOURCE
