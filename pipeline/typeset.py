@@ -200,7 +200,10 @@ def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
     pieces: list[Piece] = []
     plain_start = index = 0
     while index < len(text):
-        match = LATIN_RUN.match(text, index) if not (index and is_latin(text[index - 1])) else None
+        char = text[index]
+        # (a Latin run starts at a Latin character that does not follow one: is_latin, inlined)
+        match = (LATIN_RUN.match(text, index) if (char.isascii() and char.isalnum() or "\u00C0" <= char <= "\u024F")
+                 and not (index and is_latin(text[index - 1])) else None)
         if match and (AUTHOR_SPACE in match.group(0) or (latin_lang and HYPHENATABLE.search(match.group(0)))):
             pieces += [Piece(text[plain_start:index]),
                        Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat", latin_lang or None)]
@@ -218,7 +221,7 @@ def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
         elif text[index] == GAP:
             pieces += [Piece(text[plain_start:index]), Piece("", "gap")]
             plain_start = index + 1
-        elif _is_halt(text, index):
+        elif char in HALT_CANDIDATES and _is_halt(text, index):
             # The break after the mark goes inside its span: WeasyPrint will not break a text
             # that starts with a space right after an inline box, and breaks before the box
             # instead ("回忆|说：“我们" left a line half empty).
@@ -230,6 +233,9 @@ def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
         index += 1
     pieces.append(Piece(text[plain_start:]))
     return [p for p in pieces if p.text or p.css_class == "gap"]
+
+
+HALT_CANDIDATES = BLANK_RIGHT | BLANK_LEFT     # the marks halt_index can pick
 
 
 def _is_halt(text: str, index: int) -> bool:
@@ -346,12 +352,18 @@ def typeset_tree(root: etree._Element, latin_lang: str = "") -> None:
         han_after[index] = id(block) in seen
         if any(is_han(ch) for ch in texts[index]):
             seen.add(id(block))
+    # The first character of the next text in the same block, for each slot (one pass from the end).
+    next_char: list[str] = [""] * len(slots)
+    upcoming: dict[int, str] = {}
+    for index in range(len(slots) - 1, -1, -1):
+        block = id(slots[index].block)
+        next_char[index] = upcoming.get(block, "")
+        if texts[index]:
+            upcoming[block] = texts[index][:1]
     for index, slot in enumerate(slots):
         if not slot.editable or not texts[index] or _between_blocks(slot, texts[index]):
             continue
-        following = next((texts[j] for j in range(index + 1, len(slots))
-                          if slots[j].block is slot.block and texts[j]), "")
-        _rewrite_slot(slot, following[:1], latin_lang, han_after[index])
+        _rewrite_slot(slot, next_char[index], latin_lang, han_after[index])
 
 
 def typeset_html(fragment: str) -> str:
