@@ -388,6 +388,12 @@ def test_typeset_rules():
     assert typeset_html("<p>而是<strong>根本性分歧</strong>。</p>").endswith(
         '分\u2060歧</strong>。</p>')
     assert "分 歧" in typeset_html("<p>而是<strong>根本性分歧</strong>，后来又有了变化。</p>")
+    # ... and after a closing bracket: "等。" never stands alone
+    assert insert_spaces("和（文生图模型）等。").endswith("型）" + WORD_JOINER + "等。")
+    # a full-width bracket next to Latin text gets a (cancelled) space: a break, and room to squeeze
+    assert insert_spaces("Computer Use（计算机").startswith("Computer\ue000Use （计")
+    assert "） Google" in insert_spaces("（模型）Google的")
+    assert "“GPT" in insert_spaces("“GPT-4”是")
     # the break after a compressed mark stays inside its span: a text that starts with a space
     # after an inline box is one WeasyPrint will not break, and the line before came out short
     assert '<span class="halt">： </span>“' in typeset_html("<p>回忆说：“我们当时并不确定。”</p>")
