@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -97,7 +98,7 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
     fetcher = SafeFetcher(allowed_roots(book, out_path), extra_files=readable_files(book, options))
-    with layout_warnings() as warnings:
+    with layout_warnings() as warnings, font_timestamps(book):
         try:
             document = HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
         except RefusedURL as exc:
@@ -105,12 +106,28 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
                                 "download the file into the manuscript folder.") from None
     report_layout_warnings(warnings, diagnostics, book)
     advance(2, STAGES)
-    with atomic_output(out_path) as temp:
+    with atomic_output(out_path) as temp, font_timestamps(book):
         # The text layer without the justification spaces (pipeline/textlayer.py).
         textlayer.report(textlayer.clean_text_layer(document.write_pdf(**pdf_options(book, options)), temp),
                          diagnostics)
     advance(STAGES, STAGES)
     return out_path
+
+
+@contextlib.contextmanager
+def font_timestamps(book: Book):
+    """The book's date as SOURCE_DATE_EPOCH while fonts are written: WeasyPrint rebuilds the colour
+    emoji font with fontTools, which stamps it with the time of day unless that is set, so the
+    same book gave a different PDF every build. A value the user set is kept; worker processes
+    started inside inherit it."""
+    if book.modified is None or "SOURCE_DATE_EPOCH" in os.environ:
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(book.modified.timestamp()))
+    try:
+        yield
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
 
 
 def pdf_options(book: Book, options: Options) -> dict:

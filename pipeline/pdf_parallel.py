@@ -117,8 +117,9 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     base_url = str(book.config.root) + "/"
     fetch_args = (single.allowed_roots(book, out_path), single.readable_files(book, options))
     # The workers start now: they import WeasyPrint while this process builds the print HTML.
-    pool = _Pool(mp.get_context(start_method), workers, (base_url, fetch_args, single.pdf_options(book, options)))
-    with pool, tempfile.TemporaryDirectory(prefix=".pdfpar-", dir=out_path.parent) as tmp:
+    with single.font_timestamps(book), \
+            _Pool(mp.get_context(start_method), workers, (base_url, fetch_args, single.pdf_options(book, options))) \
+            as pool, tempfile.TemporaryDirectory(prefix=".pdfpar-", dir=out_path.parent) as tmp:
         for round_number in range(1, MAX_ROUNDS + 1):
             document = single.print_document(book, options, pages=known)
             TIMINGS["html"] = round(time.perf_counter() - started, 2)

@@ -243,3 +243,13 @@ def test_write_book_pdf_goes_parallel_as_book_yaml_says(monkeypatch, books, tmp_
     monkeypatch.setattr(pdf_parallel, "write_pdf_parallel", lambda *a, **k: calls.append(k["workers"]) or Path(a[1]))
     write_book_pdf(configured, tmp_path / "x.pdf")
     assert calls == ([4] if parallel else ["single"])
+
+
+@slow
+def test_the_same_book_gives_the_same_bytes(books, tmp_path):
+    """Reproducible builds, in one pass and in parallel (WeasyPrint's rebuilt emoji font was
+    stamped with the time of day until the book's date was set as SOURCE_DATE_EPOCH)."""
+    book, paths, _ = books
+    assert write_pdf(book, tmp_path / "single.pdf").read_bytes() == paths["single"].read_bytes()
+    again = write_pdf_parallel(book, tmp_path / "w2c2.pdf", cache_dir=tmp_path / "cache", **VARIANTS["w2c2"])
+    assert again.read_bytes() == paths["w2c2"].read_bytes()
