@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fonts import fontconfig_face
-from pipeline.fsutil import atomic_output
+from pipeline.fsutil import atomic_output, atomic_write_text
 from pipeline.resources import confine
 from pipeline import textlayer
 from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must be in every layout process)
@@ -73,6 +74,7 @@ class Options:
     # the justification spaces' fonts (pipeline/textlayer.py), as files in the build cache when
     # the writer has one
     space_faces: tuple = ()
+    cache_dir: Path | None = None     # the build cache: typeset sections are kept there
 
     @property
     def pdfx(self) -> bool:
@@ -110,6 +112,7 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
         # The text layer without the justification spaces (pipeline/textlayer.py).
         textlayer.report(textlayer.clean_text_layer(document.write_pdf(**pdf_options(book, options)), temp),
                          diagnostics)
+    prune_typeset_cache(options.cache_dir)
     advance(STAGES, STAGES)
     return out_path
 
@@ -293,7 +296,8 @@ def resolve_options(book: Book, variant: str | None, crop_marks: bool | None,
         raise PipelineError(f"the PDF variant {variant!r} is not one of {', '.join(VARIANTS)}.",
                             hint="Use rgb (screen and digital print) or pdfx (PDF/X-4 for offset print).")
     return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks,
-                   textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir))
+                   textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir),
+                   Path(cache_dir) if cache_dir else None)
 
 
 def check_fonts(book: Book, options: Options) -> None:
@@ -466,13 +470,56 @@ def _section_item(book: Book, section: Section, options: Options, typeset: bool,
     draft = not book.release and not section.final
     classes = [section.kind] + (["draft"] if draft else []) + (["first-chapter"] if first else [])
     title = _strip_emoji(section.title) if options.pdfx else section.title
-    root = section_tree(book, section, options, typeset, pages)
+    root = section_tree(book, section, options, False, pages)
     refs = frozenset(a.get("href")[1:] for a in root.iter("a")
                      if PAGE_CLASS in (a.get("class") or "").split() and (a.get("href") or "").startswith("#"))
+    html = to_html(root)
+    if typeset:
+        html = _typeset_section(root, html, book.config.print.latin_hyphenation, options.cache_dir)
     return {"section": section, "draft": draft, "classes": " ".join(classes),
             "title_html": Markup(typeset_inline(title)) if typeset else title,
             "running_title": plain_autospace(title) if typeset else title,
-            "html": Markup(to_html(root)), "page_refs": refs}
+            "html": Markup(html), "page_refs": refs}
+
+
+TYPESET_CACHE = "typeset"
+_typeset_used: set[str] = set()         # file names of the typeset cache this process used
+
+
+def prune_typeset_cache(cache_dir: Path | None) -> None:
+    """Drop the typeset sections no build of this process used (one book a cache folder)."""
+    folder = Path(cache_dir) / TYPESET_CACHE if cache_dir else None
+    if folder is None or not folder.is_dir():
+        return
+    for path in folder.glob("*.html"):
+        if path.name not in _typeset_used:
+            path.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _typeset_code() -> bytes:
+    return (Path(__file__).parent / "typeset.py").read_bytes()
+
+
+def _typeset_section(root, html: str, latin_hyphenation: str, cache_dir: Path | None) -> str:
+    """The section typeset (pipeline/typeset.py, the slowest step before layout: 1.0 s for the
+    bench book), kept in the build cache by its HTML, so that an edit typesets its section only."""
+    key = hashlib.sha256(_typeset_code() + b"\0" + latin_hyphenation.encode() + b"\0" + html.encode()).hexdigest()
+    path = cache_dir / TYPESET_CACHE / f"{key[:40]}.html" if cache_dir else None
+    _typeset_used.add(f"{key[:40]}.html")
+    if path is not None:
+        try:
+            cached = path.read_text(encoding="utf-8")
+            if cached.startswith(key + "\n"):
+                return cached[len(key) + 1:]
+        except (OSError, UnicodeDecodeError):
+            pass
+    typeset_tree(root, latin_hyphenation)
+    result = to_html(root)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, key + "\n" + result)
+    return result
 
 
 def section_tree(book: Book, section: Section, options: Options, typeset: bool = True,

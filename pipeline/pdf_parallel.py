@@ -35,8 +35,8 @@ single pass, 6.8 MB in 4 pieces); a change of length re-lays every later item fo
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
-import hashlib
 import json
 import multiprocessing as mp
 import multiprocessing.connection
@@ -124,10 +124,12 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     out_path.parent.mkdir(parents=True, exist_ok=True)
     base_url = str(book.config.root) + "/"
     fetch_args = (single.allowed_roots(book, out_path), single.readable_files(book, options))
-    # The workers start now: they import WeasyPrint while this process builds the print HTML.
+    # The first worker starts now (unless the CLI started it before reading the manuscript), so
+    # that it imports WeasyPrint while this process builds the print HTML.
     with single.font_timestamps(book), \
-            _Pool(mp.get_context(start_method), workers, (base_url, fetch_args, single.pdf_options(book, options))) \
-            as pool, tempfile.TemporaryDirectory(prefix=".pdfpar-", dir=out_path.parent) as tmp:
+            _pool(start_method, workers) as pool, \
+            tempfile.TemporaryDirectory(prefix=".pdfpar-", dir=out_path.parent) as tmp:
+        pool.arguments = (base_url, fetch_args, single.pdf_options(book, options))
         cache = layout_cache.ItemCache(Path(cache_dir) / layout_cache.FOLDER if cache_dir else Path(tmp) / "items")
         fingerprint = layout_cache.fingerprint(layout_cache.font_files(
             book.config.print.serif_font, f"{book.config.print.serif_font}:bold", book.config.print.sans_font,
@@ -150,6 +152,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
         single.report_layout_warnings(warnings, diagnostics, book)
         merge(parts, out_path)
         cache.prune()
+        single.prune_typeset_cache(options.cache_dir)
         textlayer.report(textlayer.Stats.total(text_layers), diagnostics)
         TIMINGS["merge"] = round(time.perf_counter() - started, 2)
         TIMINGS["rounds"] = round_number
@@ -203,7 +206,7 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
         html = item.html + ("" if last else single.sentinel_html(items[index + 1]))
         key = layout_cache.content_key(fingerprint, document.head, html, document.tail, repr(sorted(pdf_options.items())))
         units.append(_Unit(item, html, not last, key, cache.pages_of(key)))
-    parts = chunks or 2 * len(pool.workers)
+    parts = chunks or 2 * pool.size
 
     # 1. The items never laid out: their page counts are not known until they are.
     def lay_out_front(anchors: dict[str, int]) -> layout_cache.Entry:
@@ -322,6 +325,7 @@ def _run(pieces: list[tuple[Piece, list[int]]], units: list[_Unit], pool: "_Pool
             when_laid_out({})
         return
     layouts: dict[int, dict] = {}
+    pool.ensure(len(pieces))
     idle = list(pool.workers)
     running: dict[int, tuple] = {}          # piece number -> (process, connection)
     counts: dict[int, int] = {}             # piece number -> its pages
@@ -356,7 +360,7 @@ def _run(pieces: list[tuple[Piece, list[int]]], units: list[_Unit], pool: "_Pool
         while next_piece < len(pieces) and idle:
             piece = pieces[next_piece][0]
             proc, conn = idle.pop(0)
-            conn.send((piece, str(tmp / f"{piece.name}.pdf")))
+            conn.send((piece, str(tmp / f"{piece.name}.pdf"), pool.arguments))
             running[next_piece] = (proc, conn)
             next_piece += 1
             send_offsets()
@@ -434,17 +438,24 @@ def _hwm_mb() -> float:
 
 
 class _Pool:
-    """`size` worker processes, each laying out one piece after another as the parent sends
-    them (a piece and the path of its PDF; None to stop). Started before the print HTML is
-    built, so that their start-up (0.7 s: Python, WeasyPrint, Pango) overlaps it; one process
-    a worker rather than one a piece saves that start-up for every piece after the first."""
+    """Up to `size` worker processes, each laying out one piece after another as the parent sends
+    them (a piece, the path of its PDF and the layout's settings; None to stop). The first starts
+    early (see prestart), so that its start-up (0.7 s: Python, WeasyPrint, Pango) overlaps the
+    parent's work; one process a worker rather than one a piece saves that start-up for every
+    piece after the first."""
 
-    def __init__(self, ctx, size: int, arguments: tuple):
-        self.arguments = arguments
+    def __init__(self, ctx, size: int):
+        self.ctx, self.size = ctx, size
+        self.arguments: tuple = ()
         self.workers = []
-        for number in range(size):
-            parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_worker, name=f"pdf-worker{number}", args=(child_end, *arguments))
+        # One now; the others when there is more than one piece to lay out (an edit has one, and
+        # on two cores a third process would slow the parent building the HTML).
+        self.ensure(1)
+
+    def ensure(self, count: int) -> None:
+        while len(self.workers) < min(count, self.size):
+            parent_end, child_end = self.ctx.Pipe()
+            proc = self.ctx.Process(target=_worker, name=f"pdf-worker{len(self.workers)}", args=(child_end,))
             proc.start()
             child_end.close()
             self.workers.append((proc, parent_end))
@@ -453,23 +464,48 @@ class _Pool:
         return self
 
     def __exit__(self, kind, error, trace):
+        self.close(failed=kind is not None)
+        return False
+
+    def close(self, failed: bool = False) -> None:
         for proc, conn in self.workers:
             try:
-                if kind is None:
+                if not failed:
                     conn.send(None)
             except OSError:
                 pass
             conn.close()
-            if kind is not None:
+            if failed:
                 proc.kill()
             proc.join()
-        return False
+        self.workers = []
 
 
-def _worker(conn, base_url, fetch_args, pdf_options):
+_prestarted: list[_Pool] = []
+
+
+def prestart(start_method: str = "spawn") -> None:
+    """Start the first layout worker now: the CLI calls this before it reads the manuscript, so that
+    the worker's start-up overlaps the reading and checking (an edited chapter's PDF is ready that
+    much sooner). write_pdf_parallel takes it over; one nobody takes is stopped at exit."""
+    if not _prestarted and (os.cpu_count() or 1) >= 2:
+        pool = _Pool(mp.get_context(start_method), 1)
+        _prestarted.append(pool)
+        atexit.register(pool.close, failed=True)
+
+
+def _pool(start_method: str, workers: int) -> _Pool:
+    if _prestarted and _prestarted[0].ctx.get_start_method() == start_method:
+        pool = _prestarted.pop()
+        pool.size = workers
+        return pool
+    return _Pool(mp.get_context(start_method), workers)
+
+
+def _worker(conn):
     try:
         while (task := conn.recv()) is not None:
-            piece, out = task
+            piece, out, (base_url, fetch_args, pdf_options) = task
             try:
                 _render_piece(piece, base_url, fetch_args, pdf_options, out, conn)
             except PipelineError as error:
@@ -576,7 +612,11 @@ def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path) -> None:
         source = opened.get(Path(path))
         if source is None:
             source = opened[Path(path)] = pikepdf.open(str(path))
-        ranges.append((source, first, len(source.pages) - first if count is None else count))
+        count = len(source.pages) - first if count is None else count
+        if ranges and ranges[-1][0] is source and ranges[-1][1] + ranges[-1][2] == first:
+            ranges[-1] = (source, ranges[-1][1], ranges[-1][2] + count)    # one copy a run of pages
+        else:
+            ranges.append((source, first, count))
     out = pikepdf.new()
     dests: dict[str, pikepdf.Array] = {}
     for source, first, count in ranges:
@@ -603,7 +643,6 @@ def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path) -> None:
             if uri.startswith(CHUNK_SCHEME):
                 del annot["/A"]
                 annot.Dest = pikepdf.String(uri[len(CHUNK_SCHEME):])
-    _share_font_programs(out)
     front = ranges[0][0]
     out.docinfo = out.copy_foreign(front.docinfo)
     if "/Lang" in front.Root:
@@ -615,41 +654,6 @@ def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path) -> None:
         out.save(str(temp), deterministic_id=True, fix_metadata_version=False, min_version=front.pdf_version)
     for source in opened.values():
         source.close()
-
-
-def _share_font_programs(pdf: pikepdf.Pdf) -> None:
-    """One copy of each font program: the items of one piece (pipeline/layout_cache.py) carry the
-    piece's font subsets, byte for byte the same; merged as they are, the bench book took 38 MB
-    instead of 7. Programs are matched by their bytes; the copies left unused are not written."""
-    canonical: dict[bytes, pikepdf.Object] = {}
-    digest_of: dict[tuple, bytes] = {}
-    done: set[tuple] = set()
-
-    def visit_resources(resources) -> None:
-        if resources is None:
-            return
-        for font in (resources.get("/Font") or {}).values():
-            for descendant in font.get("/DescendantFonts", [font]):
-                descriptor = descendant.get("/FontDescriptor")
-                if descriptor is None or descriptor.objgen in done:
-                    continue
-                done.add(descriptor.objgen)
-                for key in ("/FontFile", "/FontFile2", "/FontFile3"):
-                    program = descriptor.get(key)
-                    if program is None:
-                        continue
-                    if program.objgen not in digest_of:
-                        digest_of[program.objgen] = hashlib.sha256(program.read_raw_bytes()).digest()
-                    first = canonical.setdefault(digest_of[program.objgen], program)
-                    if first.objgen != program.objgen:
-                        descriptor[key] = first
-        for xobject in (resources.get("/XObject") or {}).values():
-            if xobject.get("/Subtype") == "/Form" and xobject.objgen not in done:
-                done.add(xobject.objgen)
-                visit_resources(xobject.get("/Resources"))
-
-    for page in pdf.pages:
-        visit_resources(page.obj.get("/Resources"))
 
 
 def _named_destinations(pdf):
