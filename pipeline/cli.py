@@ -235,9 +235,6 @@ def cmd_assemble(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.build import write_book_html
     from pipeline.fsutil import build_lock
     with build_lock(args.out):
-        if "pdf" in formats:
-            from pipeline.pdf_parallel import prestart
-            prestart()          # a layout worker starts while the manuscript is read and checked
         book = _book(args, reporter, diagnostics)
         reporter.say(f"wrote {display_path(write_book_html(book, args.out / 'book.html'))}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_book
+from conftest import copy_book, run_cli
 from pipeline.book import Book
 from pipeline.build import build_book
 from pipeline.check import check_manuscript
@@ -280,3 +280,12 @@ def test_modified_date_is_reproducible(book, built, tmp_path, shared_cache, monk
     (tmp_path / "epoch").mkdir()
     assert build(built.root, out_dir(tmp_path / "epoch", shared_cache)).book.modified == \
         dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.timezone.utc)  # and SOURCE_DATE_EPOCH overrides
+
+
+@pytest.mark.slow
+def test_the_assemble_command_writes_book_html(mini, tmp_path):
+    """Every command goes through the CLI once somewhere; this one wrote nothing when a change meant
+    for the PDF commands landed in it too."""
+    done = run_cli("assemble", "--manuscript", str(mini), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "<section" in (tmp_path / "out" / "book.html").read_text(encoding="utf-8")
