@@ -143,7 +143,8 @@ def space_faces(serif_family: str, sans_family: str, cache_dir: Path | None = No
             key = cache.key_of(SPACE_FONT_VERSION, file_digest(path, stat.st_size, stat.st_mtime_ns), str(index),
                                family, str(weight))
             data, plain = _MEMO.get(key), None
-            entry = Path(cache_dir) / "fonts" / f"justify-space-{key[:24]}.otf" if cache_dir else None
+            # absolute: WeasyPrint reads it from a file: URL, which a relative --out cannot give
+            entry = Path(cache_dir).absolute() / "fonts" / f"justify-space-{key[:24]}.otf" if cache_dir else None
             if data is None and entry is not None:
                 data = cache.read_entry(entry)
             if data is None:

@@ -19,7 +19,7 @@ from PIL import Image
 from pypdf import PdfReader
 from weasyprint import HTML
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from pipeline.config import length_mm
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
@@ -399,3 +399,12 @@ def test_typeset_rules():
     assert '<span class="halt">： </span>“' in typeset_html("<p>回忆说：“我们当时并不确定。”</p>")
     html = typeset_html("<p>你好」「世界）。</p><pre><code>中文 代码</code></pre>")
     assert html.count('class="halt"') == 2 and "<code>中文 代码</code>" in html
+
+
+@slow
+def test_a_relative_out_folder_builds(mini, tmp_path):
+    """`make pdf` passes `--out build`: the space fonts' file: URLs must not come from a relative path
+    (they did, and every PDF build from make stopped with a ValueError)."""
+    done = run_cli("pdf", "--manuscript", str(mini), "--out", "relative-out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "relative-out" / "book.pdf").read_bytes().startswith(b"%PDF-")
