@@ -29,7 +29,7 @@ metadata, boxes), from the same print HTML (pipeline.pdf.print_document), cut in
 PDF/X falls back to the single-pass writer (one OutputIntent, one document).
 
 Limits: pieces laid out in different processes embed their own font subsets (580 pages: 3.2 MB
-single pass, 6.8 MB in 4 pieces); a change of length re-lays every later item for its folios
+single pass, 7.4 MB in 4 pieces); a change of length re-lays every later item for its folios
 (stamping folios over cached pages would avoid it); the folio hook uses WeasyPrint internals
 (weasyprint.layout.make_margin_boxes, LayoutContext.page_maker) checked against WeasyPrint 70.
 """
@@ -64,6 +64,8 @@ TIMINGS: dict[str, float] = {}
 # Page references print literal numbers; when one changes a line break, the pages it points
 # at can move, so the layout is run again until they settle (LaTeX's reruns), at most this often.
 MAX_ROUNDS = 3
+MAX_PIECE_HTML = 200_000    # characters of print HTML a piece (about 75 pages) in a long book: see _pieces
+LONG_BOOK_HTML = 2_000_000  # (about 800 pages)
 PAGES_CACHE = "pdf-pages.json"
 
 
@@ -149,6 +151,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
             if diagnostics is not None:
                 diagnostics.add("pdf-layout", f"page references still moved after {MAX_ROUNDS} layouts; "
                                 "some may be one page off.", hint="Build again; the next build starts from these pages.")
+        pool.close()            # the workers' memory goes back before the merge needs its own
         single.report_layout_warnings(warnings, diagnostics, book)
         merge(parts, out_path)
         cache.prune()
@@ -295,6 +298,12 @@ def _pieces(units: list[_Unit], indexes: list[int], parts: int, document, tmp: P
         else:
             runs.append([index])
     total = sum(len(units[i].html) for i in indexes) or 1
+    # A worker's memory grows with the pages it lays out at once (WeasyPrint keeps the whole box
+    # tree): 1,600 pages in 4 pieces peaked at 2.27 GB for the process tree, in pieces of about
+    # 75 pages at 1.51 GB. Smaller pieces cost time (each writes its own fonts): 2.5 s more on the
+    # 576-page book, whose 4 pieces stay at 1.36 GB; so only long books are cut finer.
+    if total > LONG_BOOK_HTML:
+        parts = max(parts, -(-total // MAX_PIECE_HTML))
     pieces = []
     for run in runs:
         weight = sum(len(units[i].html) for i in run)
@@ -360,7 +369,7 @@ def _run(pieces: list[tuple[Piece, list[int]]], units: list[_Unit], pool: "_Pool
         while next_piece < len(pieces) and idle:
             piece = pieces[next_piece][0]
             proc, conn = idle.pop(0)
-            conn.send((piece, str(tmp / f"{piece.name}.pdf"), pool.arguments))
+            conn.send((piece, str(tmp / f"{piece.name}.pdf"), pool.arguments, RETIRE_RSS_MB))
             running[next_piece] = (proc, conn)
             next_piece += 1
             send_offsets()
@@ -390,7 +399,14 @@ def _run(pieces: list[tuple[Piece, list[int]]], units: list[_Unit], pool: "_Pool
                     entry = layout_cache.Entry(**data)
                     cache.add(entry)
                     units[index].entry, units[index].pages = entry, entry.pages
-                idle.append(running.pop(number))
+                worker = running.pop(number)
+                if value.get("retire"):
+                    pool.retire(worker)
+                    if next_piece < len(pieces):
+                        pool.ensure(len(pool.workers) + 1)
+                        idle.append(pool.workers[-1])
+                else:
+                    idle.append(worker)
 
 
 def glue_articles(items: list) -> list:
@@ -425,16 +441,21 @@ def balance(weights: list[int], parts: int) -> list[tuple[int, int]]:
 
 # ---------------------------------------------------------------- workers
 
-def _hwm_mb() -> float:
-    """This process's peak RSS (VmHWM) in MB."""
+def _hwm_mb(field: str = "VmHWM") -> float:
+    """This process's peak RSS (VmHWM), or its RSS now (VmRSS), in MB."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return round(int(line.split()[1]) / 1024)
     except OSError:
         pass
     return 0.0
+
+
+# A worker keeps the memory of the pieces it laid out (Python hands little back to the system):
+# past this, it stops after its piece and a fresh one takes the next (0.7 s to start).
+RETIRE_RSS_MB = 500
 
 
 class _Pool:
@@ -459,6 +480,18 @@ class _Pool:
             proc.start()
             child_end.close()
             self.workers.append((proc, parent_end))
+            TIMINGS["workers_started"] = TIMINGS.get("workers_started", 0) + 1
+
+    def retire(self, worker) -> None:
+        """Stop a worker that has grown too big (see RETIRE_RSS_MB)."""
+        proc, conn = worker
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+        conn.close()
+        proc.join()
+        self.workers.remove(worker)
 
     def __enter__(self):
         return self
@@ -505,9 +538,9 @@ def _pool(start_method: str, workers: int) -> _Pool:
 def _worker(conn):
     try:
         while (task := conn.recv()) is not None:
-            piece, out, (base_url, fetch_args, pdf_options) = task
+            piece, out, (base_url, fetch_args, pdf_options), retire_mb = task
             try:
-                _render_piece(piece, base_url, fetch_args, pdf_options, out, conn)
+                _render_piece(piece, base_url, fetch_args, pdf_options, out, conn, retire_mb)
             except PipelineError as error:
                 conn.send(("error", str(error)))
             except BaseException as error:   # noqa: BLE001 - reported to the parent as a message
@@ -520,7 +553,7 @@ def _worker(conn):
         os._exit(0)
 
 
-def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
+def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, retire_mb: float = RETIRE_RSS_MB):
     """Lay out one piece; with conn, report the page count and shift the folios by the answer."""
     import weasyprint.layout as wlayout
     from weasyprint import HTML
@@ -573,7 +606,8 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn):
     stats = textlayer.clean_text_layer(document.write_pdf(**pdf_options), Path(out))
     entries = _store_items(piece, Path(out), offset, ranges, warnings, stats)
     if conn is not None:
-        conn.send(("written", {"peak_mb": _hwm_mb(), "entries": [dataclasses.asdict(e) for e in entries]}))
+        conn.send(("written", {"peak_mb": _hwm_mb(), "retire": _hwm_mb("VmRSS") > retire_mb,
+                               "entries": [dataclasses.asdict(e) for e in entries]}))
     return entries
 
 

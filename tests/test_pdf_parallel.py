@@ -253,3 +253,15 @@ def test_the_same_book_gives_the_same_bytes(books, tmp_path):
     assert write_pdf(book, tmp_path / "single.pdf").read_bytes() == paths["single"].read_bytes()
     again = write_pdf_parallel(book, tmp_path / "w2c2.pdf", cache_dir=tmp_path / "cache", **VARIANTS["w2c2"])
     assert again.read_bytes() == paths["w2c2"].read_bytes()
+
+
+@slow
+def test_workers_grown_too_big_are_replaced(books, tmp_path, monkeypatch):
+    """A worker whose memory passed pdf_parallel.RETIRE_RSS_MB stops after its piece and a fresh one
+    takes the next; with the limit at 0 every piece has its own process, and the book is the same."""
+    book, paths, _ = books
+    monkeypatch.setattr(pdf_parallel, "RETIRE_RSS_MB", 0)
+    path = write_pdf_parallel(book, tmp_path / "retired.pdf", cache_dir=tmp_path / "cache", **VARIANTS["w3"])
+    assert pdf_parallel.TIMINGS["workers_started"] == len(glue_articles(print_document(book).items)) == 5
+    assert page_texts(path) == page_texts(paths["single"])
+    assert links(PdfReader(path)) == links(PdfReader(paths["single"]))
