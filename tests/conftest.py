@@ -41,3 +41,20 @@ def mini_book(tmp_path_factory):
     built = build_book(load_config(root), out_dir=tmp_path_factory.mktemp("build"), diagnostics=diagnostics)
     assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
     return built
+
+
+def justified_paragraph_html(cache: Path, source: str, *, page: str, paragraph_css: str = "") -> str:
+    """A page with one paragraph set the way the print PDF sets Chinese (pipeline/typeset.py's
+    inserted spaces, cancelled by word-spacing and set in the space fonts of pipeline/textlayer.py)."""
+    from pipeline import textlayer
+    from pipeline.typeset import typeset_html
+    serif = "Noto Serif CJK SC"
+    faces = textlayer.space_faces(serif, "Noto Sans CJK SC", cache)
+    font_faces = "".join(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
+                         f'src: url("{face.url}"); }}' for face in faces)
+    return f"""<html lang="zh-CN"><head><style>{font_faces}
+      @page {{ size: {page}; margin: 10mm; }}
+      p {{ font-family: "{textlayer.JUSTIFY_FAMILY}", "{serif}"; font-size: 10.5pt; line-height: 1.75;
+           word-spacing: -0.256em; text-align: justify; margin: 0; {paragraph_css} }}
+      .lat, .autospace {{ font-family: "{serif}"; word-spacing: normal; }}
+    </style></head><body>{typeset_html(f"<p>{source}</p>")}</body></html>"""

@@ -15,10 +15,9 @@ import pymupdf
 import pytest
 import weasyprint
 
+from conftest import justified_paragraph_html
 from pipeline import justify, textlayer
-from pipeline.typeset import typeset_html
 
-SERIF, SANS = "Noto Serif CJK SC", "Noto Sans CJK SC"
 SIZE_PT = 10.5
 SOURCE = "“甲乙”丙丁“戊己”庚辛壬癸子丑寅卯辰巳午，未申酉戌亥子丑寅卯辰巳。"
 
@@ -33,15 +32,7 @@ def test_tiers_are_used_up_in_order():
 def glyph_lines(tmp_path_factory):
     """(lines of (character, x origin, advance) by baseline, pdftotext's text) of the paragraph."""
     root = tmp_path_factory.mktemp("justify")
-    faces = textlayer.space_faces(SERIF, SANS, root / "cache")
-    font_faces = "".join(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
-                         f'src: url("{face.url}"); }}' for face in faces)
-    html = f"""<html lang="zh-CN"><head><style>{font_faces}
-      @page {{ size: 150mm 60mm; margin: 10mm; }}
-      p {{ font-family: "{textlayer.JUSTIFY_FAMILY}", "{SERIF}"; font-size: {SIZE_PT}pt; line-height: 1.75;
-           word-spacing: -0.256em; text-align: justify; margin: 0; width: 21.2em; }}
-      .lat, .autospace {{ font-family: "{SERIF}"; word-spacing: normal; }}
-    </style></head><body>{typeset_html(f"<p>{SOURCE}</p>")}</body></html>"""
+    html = justified_paragraph_html(root / "cache", SOURCE, page="150mm 60mm", paragraph_css="width: 21.2em;")
     pdf = root / "paragraph.pdf"
     textlayer.clean_text_layer(weasyprint.HTML(string=html).write_pdf(), pdf)
     lines: dict[float, list] = {}

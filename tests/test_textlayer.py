@@ -15,10 +15,9 @@ import pytest
 import weasyprint
 from pypdf import PdfReader
 
+from conftest import justified_paragraph_html
 from pipeline import textlayer
-from pipeline.typeset import typeset_html
 
-SERIF, SANS = "Noto Serif CJK SC", "Noto Sans CJK SC"
 SOURCE = ("2024年1月，一家成立不到两年的中国公司发布了一个开源模型。DeepSeek由前高频交易量化团队创立，"
           "低调但技术实力雄厚，选择了一条不同的道路：Mixture of Experts架构的极致优化。")
 
@@ -27,15 +26,7 @@ SOURCE = ("2024年1月，一家成立不到两年的中国公司发布了一个�
 def pdfs(tmp_path_factory):
     """(the PDF as WeasyPrint wrote it, the same after the text-layer pass, the pass's Stats)."""
     root = tmp_path_factory.mktemp("textlayer")
-    faces = textlayer.space_faces(SERIF, SANS, root / "cache")
-    font_faces = "".join(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
-                         f'src: url("{face.url}"); }}' for face in faces)
-    html = f"""<html lang="zh-CN"><head><style>{font_faces}
-      @page {{ size: 120mm 80mm; margin: 10mm; }}
-      p {{ font-family: "{textlayer.JUSTIFY_FAMILY}", "{SERIF}"; font-size: 10.5pt; line-height: 1.75;
-           word-spacing: -0.256em; text-align: justify; margin: 0; }}
-      .lat, .autospace {{ font-family: "{SERIF}"; word-spacing: normal; }}
-    </style></head><body>{typeset_html(f"<p>{SOURCE}</p>")}</body></html>"""
+    html = justified_paragraph_html(root / "cache", SOURCE, page="120mm 80mm")
     raw = weasyprint.HTML(string=html).write_pdf()
     before, after = root / "before.pdf", root / "after.pdf"
     before.write_bytes(raw)
