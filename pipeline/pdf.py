@@ -224,7 +224,7 @@ def print_document(book: Book, options: Options | None = None, *, typeset: bool 
     for item in body_items(book, options, typeset, pages):
         if "part" in item:
             items.append(PrintItem(f"part-{item['part'].id}", "part-title",
-                                   "\n" + str(macros.part(item["part"])) + "\n", recto=True))
+                                   "\n" + str(macros.part(item["part"], item["first"])) + "\n", recto=True))
         else:
             section = item["section"]
             items.append(PrintItem(section.id, item["classes"], "\n" + str(macros.section(item)) + "\n",
@@ -456,7 +456,9 @@ def body_items(book: Book, options: Options, typeset: bool = True, pages: dict[s
         yield _section_item(book, section, options, typeset, first, pages)
         first = False
     for part in book.parts:
-        yield {"part": part}
+        # the body's first page is a part title when the book opens with a part: numbering starts there
+        yield {"part": part, "first": first}
+        first = False
         for section in part.sections:
             yield _section_item(book, section, options, typeset, first, pages)
             first = False

@@ -6,6 +6,7 @@ one piece per right-hand item with three workers.
 """
 import dataclasses
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -265,3 +266,19 @@ def test_workers_grown_too_big_are_replaced(books, tmp_path, monkeypatch):
     assert pdf_parallel.TIMINGS["workers_started"] == len(glue_articles(print_document(book).items)) == 5
     assert page_texts(path) == page_texts(paths["single"])
     assert links(PdfReader(path)) == links(PdfReader(paths["single"]))
+
+
+@slow
+def test_a_book_that_opens_with_a_part_numbers_alike(tmp_path):
+    """tests/books/hugo has parts only: its body opens with a part title, which is page 1 in both
+    writers (the parallel one counted from the part title, the single pass from its first article)."""
+    book = build_book(load_config(copy_book("hugo", tmp_path)), out_dir=tmp_path / "build", diagnostics=Diagnostics())
+    single = write_pdf(book, tmp_path / "single.pdf")
+    parallel = write_pdf_parallel(book, tmp_path / "parallel.pdf", workers=2, cache_dir=tmp_path / "cache")
+    assert page_texts(parallel) == page_texts(single)
+    assert links(PdfReader(parallel)) == links(PdfReader(single))
+    reader = PdfReader(single)
+    opening = page_of(reader, f"part-{book.parts[0].id}")
+    toc = page_texts(single)[page_of(reader, "toc")]
+    assert re.search(r"\S+\s*·+\s*1\n", toc), toc
+    assert opening == page_of(reader, "toc") + 2        # the TOC's verso is blank, then the part title
