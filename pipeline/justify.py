@@ -30,8 +30,7 @@ AUTOSPACE_CAP_EM = 0.25
 
 def _is_autospace(box, parent) -> bool:
     """A space that widens first: a Han/Latin space, or a word space between Latin words."""
-    element = getattr(parent, "element", None)
-    return element is not None and bool(FIRST_TIER & set((element.get("class") or "").split()))
+    return bool(FIRST_TIER & _classes(parent))
 
 
 FIRST_TIER = {"autospace", "lat"}
@@ -51,31 +50,41 @@ def _spaces(box, parent=None) -> tuple[int, int]:
     return 0, 0
 
 
-def _spread(context, box, parent, auto_spacing: float, spacing: float, x_advance: float) -> float:
-    """WeasyPrint's add_word_spacing, with a spacing of its own for the autospace boxes."""
+def _widen(box, parent, widen, x_advance: float = 0.0) -> float:
+    """Move box by x_advance and let widen(text box, its parent) widen each text box under it
+    (it returns the width it added); what follows moves along. Returns the new advance."""
     if isinstance(box, boxes.TextBox):
-        own = auto_spacing if _is_autospace(box, parent) else spacing
-        box.justification_spacing = own
         box.position_x += x_advance
-        count = box.text.count(" ") + box.text.count("\u00a0")
-        if count > 0:
-            layout = create_layout(box.text, box.style, context, max_width=None, justification_spacing=own)
-            layout.deactivate()
-            extra = own * count
-            x_advance += extra
-            box.width += extra
-            box.pango_layout = layout
+        extra = widen(box, parent)
+        box.width += extra
+        x_advance += extra
     elif isinstance(box, (boxes.LineBox, boxes.InlineBox)):
         box.position_x += x_advance
         before = x_advance
         children = box.children[::-1] if box.style["direction"] == "rtl" else box.children
         for child in children:
             if child.is_in_normal_flow():
-                x_advance = _spread(context, child, box, auto_spacing, spacing, x_advance)
+                x_advance = _widen(child, box, widen, x_advance)
         box.width += x_advance - before
     else:
         box.translate(x_advance, 0)
     return x_advance
+
+
+def _spread(context, line, auto_spacing: float, spacing: float) -> None:
+    """WeasyPrint's add_word_spacing, with a spacing of its own for the autospace boxes."""
+    def widen(box, parent) -> float:
+        own = auto_spacing if _is_autospace(box, parent) else spacing
+        box.justification_spacing = own
+        count = box.text.count(" ") + box.text.count("\u00a0")
+        if not count:
+            return 0.0
+        layout = create_layout(box.text, box.style, context, max_width=None, justification_spacing=own)
+        layout.deactivate()
+        box.pango_layout = layout
+        return own * count
+
+    _widen(line, None, widen)
 
 
 def justify_line(context, line, extra_width):
@@ -86,13 +95,13 @@ def justify_line(context, line, extra_width):
     if extra_width <= 0 or not auto:
         spacing = extra_width / (auto + other)
         _note_spread(line, spacing, auto + other)
-        _spread(context, line, None, spacing, spacing, 0)
+        _spread(context, line, spacing, spacing)
         return
     cap = AUTOSPACE_CAP_EM * line.style["font_size"]
     first = min(cap, extra_width / auto)
     rest = (extra_width - first * auto) / (auto + other)
     _note_spread(line, rest, auto + other)
-    _spread(context, line, None, first + rest, rest, 0)
+    _spread(context, line, first + rest, rest)
 
 
 def _note_spread(line, spacing: float, gaps: int) -> None:
@@ -368,41 +377,25 @@ def squeeze_line(context, line, overflow: float) -> bool:
         return False
     extras = {id(box): {index: -shares.get(tier, 0.0) * amount for index, (tier, amount) in found.items()
                         if shares.get(tier)} for box, found in plan}
-    _shift_children(context, line, extras)
+
+    def widen(box, _parent) -> float:
+        own = extras.get(id(box))
+        if not own:
+            return 0.0
+        layout = create_layout(box.text, box.style, context, max_width=None,
+                               justification_spacing=box.justification_spacing)
+        layout.book_squeeze = own
+        layout.deactivate()
+        box.pango_layout = layout
+        return sum(own.values())
+
+    _widen(line, None, widen)
     line.book_spread_em = 0.0
     return True
 
 
-def _shift_children(context, box, extras: dict, x_advance: float = 0.0) -> float:
-    """Give the text boxes under box their squeezed spaces; move what follows them."""
-    for child in box.children:
-        if not child.is_in_normal_flow():
-            continue
-        if isinstance(child, boxes.TextBox):
-            child.position_x += x_advance
-            own = extras.get(id(child))
-            if own:
-                layout = create_layout(child.text, child.style, context, max_width=None,
-                                       justification_spacing=child.justification_spacing)
-                layout.book_squeeze = own
-                layout.deactivate()
-                child.pango_layout = layout
-                child.width += sum(own.values())
-                x_advance += sum(own.values())
-        elif isinstance(child, (boxes.LineBox, boxes.InlineBox)):
-            child.position_x += x_advance
-            before = x_advance
-            x_advance = _shift_children(context, child, extras, x_advance)
-            child.width += x_advance - before
-        else:
-            child.translate(x_advance, 0)
-    return x_advance
-
-
-def _text_length(box) -> int:
-    if isinstance(box, boxes.TextBox):
-        return len(box.text)
-    return sum(_text_length(child) for child in getattr(box, "children", ()))
+def _text_length(line) -> int:
+    return sum(len(box.text) for box, _parent in _text_boxes(line))
 
 
 def _squeeze_in(laid: _Laid, lay) -> _Laid | None:
@@ -423,22 +416,12 @@ def _squeeze_in(laid: _Laid, lay) -> _Laid | None:
 _original_text_align = inline.text_align
 
 
-def _last_text(box):
-    """The line's last text box, or None."""
-    if isinstance(box, boxes.TextBox):
-        return box
-    for child in reversed(getattr(box, "children", ())):
-        found = _last_text(child) if child.is_in_normal_flow() else None
-        if found is not None:
-            return found
-    return None
-
-
 def text_align(context, line, available_width, last):
     if _squeezing[0] and line.width > available_width:
         # A line-end mark gives up its blank half by hanging it past the measure, where it is
         # blank: the ink stays inside, as if the mark were set half-width.
-        end = _last_text(line)
+        texts = _text_boxes(line)
+        end = texts[-1][0] if texts else None
         if end is not None and end.text[-1:] in HANGING_END:
             available_width += BRACKET_SQUEEZE_EM * end.style["font_size"]
         if line.width <= available_width:
