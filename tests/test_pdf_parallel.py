@@ -282,3 +282,33 @@ def test_a_book_that_opens_with_a_part_numbers_alike(tmp_path):
     toc = page_texts(single)[page_of(reader, "toc")]
     assert re.search(r"\S+\s*·+\s*1\n", toc), toc
     assert opening == page_of(reader, "toc") + 2        # the TOC's verso is blank, then the part title
+
+
+def font_programs(path: Path) -> dict[str, set]:
+    """Font name (without the subset tag) -> the embedded programs of that face."""
+    import pikepdf
+    found: dict[str, set] = {}
+    with pikepdf.open(path) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/FontDescriptor" and "/FontFile3" in obj:
+                found.setdefault(str(obj.FontName).split("+", 1)[-1], set()).add(obj.FontFile3.objgen)
+    return found
+
+
+def page_images(path: Path, out: Path) -> list[bytes]:
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(out)], check=True)
+    return [image.read_bytes() for image in sorted(out.parent.glob(out.name + "*.png"))]
+
+
+@slow
+def test_one_font_program_per_face_and_the_same_pages(books, tmp_path, monkeypatch):
+    """The pieces' subsets of one face become one program (pipeline/font_subsets.py) and every page
+    renders as it did with a program per piece."""
+    book, paths, _ = books
+    merged = font_programs(paths["w3"])
+    assert merged and all(len(programs) == 1 for programs in merged.values()), merged
+    monkeypatch.setattr(pdf_parallel.font_subsets, "merge_font_subsets", lambda pdf: pdf_parallel.font_subsets.Merged())
+    apart = write_pdf_parallel(book, tmp_path / "apart.pdf", cache_dir=tmp_path / "cache", **VARIANTS["w3"])
+    assert max(len(programs) for programs in font_programs(apart).values()) > 1
+    assert paths["w3"].stat().st_size < apart.stat().st_size
+    assert page_images(paths["w3"], tmp_path / "merged") == page_images(apart, tmp_path / "apart")
