@@ -14,6 +14,7 @@ from (PostScript name, head.created and fontRevision agree); anything else stays
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import subprocess
@@ -25,6 +26,8 @@ from pathlib import Path
 import pikepdf
 
 # The tables WeasyPrint 70 drops from the fonts it embeds (weasyprint/pdf/fonts.py), and its flags.
+FOLDER = "font-subsets"
+SUBSET_VERSION = "1"       # bump when subset_face cuts differently
 DROPPED_TABLES = (b"BASE", b"DSIG", b"EBDT", b"EBLC", b"EBSC", b"GPOS", b"GSUB", b"JSTF", b"LTSH", b"PCLT", b"SVG ")
 
 
@@ -43,39 +46,36 @@ class _Identity:
     revision: float
 
 
-def merge_font_subsets(pdf: pikepdf.Pdf) -> Merged:
-    """Give every CFF face embedded more than once one program with the union of its glyphs."""
-    groups: dict[_Identity, list[pikepdf.Dictionary]] = {}
-    glyphs: dict[_Identity, set[int]] = {}
-    identities: dict[tuple[int, int], _Identity | None] = {}
-    for font in pdf.objects:
-        descendant = _cff_descendant(font)
-        if descendant is None:
-            continue
+def merge_font_subsets(pdf: pikepdf.Pdf, cache_dir: Path | None = None) -> Merged:
+    """Give every CFF face embedded more than once one program with the union of its glyphs;
+    cache_dir keeps the cut programs (a chapter edit seldom changes more than one face's)."""
+    groups: dict[str, list[pikepdf.Dictionary]] = {}
+    glyphs: dict[str, set[int]] = {}
+    for descendant in _cff_descendants(pdf):
         descriptor = descendant.FontDescriptor
-        program = descriptor.FontFile3
-        if program.objgen not in identities:
-            identities[program.objgen] = _identity(program.read_bytes())
-        identity = identities[program.objgen]
-        if identity is None:
-            continue
-        groups.setdefault(identity, []).append(descriptor)
-        glyphs.setdefault(identity, set()).update(_width_keys(descendant.get("/W")))
+        # WeasyPrint names a font by a hash of its Pango description: one name, one face
+        name = str(descriptor.get("/FontName", "")).split("+", 1)[-1]
+        groups.setdefault(name, []).append(descriptor)
+        glyphs.setdefault(name, set()).update(_width_keys(descendant.get("/W")))
     merged = Merged()
-    for identity, descriptors in groups.items():
+    used: set[str] = set()
+    for name, descriptors in groups.items():
         programs = {d.FontFile3.objgen: d.FontFile3 for d in descriptors}
         if len(programs) < 2:
             continue
-        face = _original_face(identity)
+        # one program read will do: the pieces of one build see the same fontconfig (the
+        # layout cache's key holds the font files), so one name is one face
+        identity = _identity(next(iter(programs.values())).read_bytes())
+        face = _original_face(identity) if identity is not None else None
         if face is None:
             continue
-        data = subset_face(face[0], face[1], glyphs[identity])
+        data = _cached_subset(face, glyphs[name], cache_dir, used)
         if data is None:
             continue
-        stream = pikepdf.Stream(pdf, zlib.compress(data, 6))
+        stream = pikepdf.Stream(pdf, data)
         stream.Filter = pikepdf.Name.FlateDecode
         stream.Subtype = pikepdf.Name.OpenType
-        cid_set = _cid_set(pdf, glyphs[identity]) if any("/CIDSet" in d for d in descriptors) else None
+        cid_set = _cid_set(pdf, glyphs[name]) if any("/CIDSet" in d for d in descriptors) else None
         for descriptor in descriptors:
             descriptor.FontFile3 = stream
             if cid_set is not None:
@@ -83,15 +83,73 @@ def merge_font_subsets(pdf: pikepdf.Pdf) -> Merged:
         merged.faces += 1
         merged.programs_before += len(programs)
         merged.bytes_before += sum(len(p.read_raw_bytes()) for p in programs.values())
-        merged.bytes_after += len(stream.read_raw_bytes())
+        merged.bytes_after += len(data)
+    if cache_dir is not None:
+        _prune(Path(cache_dir) / FOLDER, keep=used)
     return merged
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    """Drop the programs this build did not use (each edit that brings a new glyph cuts one)."""
+    if folder.is_dir():
+        for entry in folder.glob("*.otf.z"):
+            if entry.name not in keep:
+                entry.unlink(missing_ok=True)
+
+
+def _cff_descendants(pdf: pikepdf.Pdf):
+    """Each CIDFont (see _cff_descendant) the pages and their forms use, once."""
+    seen: set[tuple[int, int]] = set()
+    stack = [page.obj.get("/Resources") for page in pdf.pages]
+    while stack:
+        resources = stack.pop()
+        if not isinstance(resources, pikepdf.Dictionary):
+            continue
+        if resources.is_indirect:
+            if resources.objgen in seen:
+                continue
+            seen.add(resources.objgen)
+        for font in (resources.get("/Font") or {}).values():
+            if font.objgen in seen:
+                continue
+            seen.add(font.objgen)
+            descendant = _cff_descendant(font)
+            if descendant is not None and descendant.objgen not in seen:
+                seen.add(descendant.objgen)
+                yield descendant
+        for xobject in (resources.get("/XObject") or {}).values():
+            if xobject.get("/Subtype") == "/Form" and xobject.objgen not in seen:
+                seen.add(xobject.objgen)
+                stack.append(xobject.get("/Resources"))
+
+
+def _cached_subset(face: tuple[Path, int], glyphs: set[int], cache_dir: Path | None, used: set[str]) -> bytes | None:
+    """The compressed program of the face cut to the glyphs, from cache_dir when cut before."""
+    from pipeline import cache
+    path, index = face
+    stat = path.stat()
+    key = hashlib.sha256(f"{SUBSET_VERSION}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{index}\0".encode()
+                         + ",".join(map(str, sorted(glyphs))).encode()).hexdigest()[:24]
+    entry = Path(cache_dir) / FOLDER / f"{key}.otf.z" if cache_dir else None
+    used.add(f"{key}.otf.z")
+    if entry is not None:
+        stored = cache.read_entry(entry)
+        if stored is not None:
+            return stored
+    data = subset_face(path, index, glyphs)
+    if data is None:
+        return None
+    data = zlib.compress(data, 6)
+    if entry is not None:
+        cache.write_entry(entry, data)
+    return data
 
 
 def _cff_descendant(font) -> pikepdf.Dictionary | None:
     """The CIDFontType0 of a Type0 font with an Identity-H encoding and an OpenType (CFF)
     program: the fonts WeasyPrint writes for the CJK faces. Others (a font with a CMap of its
     own for missing glyphs, TrueType emoji) are left alone."""
-    if not isinstance(font, pikepdf.Dictionary) or font.get("/Type") != "/Font" or font.get("/Subtype") != "/Type0":
+    if not isinstance(font, pikepdf.Dictionary) or font.get("/Subtype") != "/Type0":
         return None
     if font.get("/Encoding") != "/Identity-H" or len(font.get("/DescendantFonts", [])) != 1:
         return None

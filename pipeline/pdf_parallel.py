@@ -28,8 +28,9 @@ metadata, boxes), from the same print HTML (pipeline.pdf.print_document), cut in
 
 PDF/X falls back to the single-pass writer (one OutputIntent, one document).
 
-Limits: pieces laid out in different processes embed their own font subsets (580 pages: 3.2 MB
-single pass, 7.4 MB in 4 pieces); a change of length re-lays every later item for its folios
+Pieces laid out in different processes embed their own font subsets; the merge gives each face
+one program again (pipeline/font_subsets.py; 580 pages: 3.2 MB single pass, 7.4 MB in 4
+pieces before, 4.1 MB after). Limits: a change of length re-lays every later item for its folios
 (stamping folios over cached pages would avoid it); the folio hook uses WeasyPrint internals
 (weasyprint.layout.make_margin_boxes, LayoutContext.page_maker) checked against WeasyPrint 70.
 """
@@ -153,7 +154,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
                                 "some may be one page off.", hint="Build again; the next build starts from these pages.")
         pool.close()            # the workers' memory goes back before the merge needs its own
         single.report_layout_warnings(warnings, diagnostics, book)
-        merge(parts, out_path)
+        merge(parts, out_path, cache_dir)
         cache.prune()
         single.prune_typeset_cache(options.cache_dir)
         textlayer.report(textlayer.Stats.total(text_layers), diagnostics)
@@ -634,7 +635,7 @@ def _store_items(piece: Piece, pdf_path: Path, offset: int, ranges: list, warnin
 
 # ---------------------------------------------------------------- merging
 
-def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path) -> None:
+def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path, cache_dir: Path | None = None) -> None:
     """One PDF of the pieces, in order, with qpdf (pikepdf): pages, bookmarks, every named
     destination, links across pieces, and the first piece's metadata, language and /ID; one font
     program per face (pipeline/font_subsets.py). A part is a whole PDF or (PDF, first page, page
@@ -684,7 +685,7 @@ def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path) -> None:
         out.Root.Lang = pikepdf.String(str(front.Root.Lang))
     if "/ID" in front.trailer:
         out.trailer.ID = pikepdf.Array([pikepdf.String(bytes(v)) for v in front.trailer.ID])
-    fonts = font_subsets.merge_font_subsets(out)
+    fonts = font_subsets.merge_font_subsets(out, cache_dir)
     TIMINGS["font_programs_merged"] = fonts.programs_before
     TIMINGS["font_bytes_saved"] = fonts.bytes_before - fonts.bytes_after
     with atomic_output(out_path) as temp:

@@ -307,7 +307,7 @@ def test_one_font_program_per_face_and_the_same_pages(books, tmp_path, monkeypat
     book, paths, _ = books
     merged = font_programs(paths["w3"])
     assert merged and all(len(programs) == 1 for programs in merged.values()), merged
-    monkeypatch.setattr(pdf_parallel.font_subsets, "merge_font_subsets", lambda pdf: pdf_parallel.font_subsets.Merged())
+    monkeypatch.setattr(pdf_parallel.font_subsets, "merge_font_subsets", lambda pdf, cache_dir=None: pdf_parallel.font_subsets.Merged())
     apart = write_pdf_parallel(book, tmp_path / "apart.pdf", cache_dir=tmp_path / "cache", **VARIANTS["w3"])
     assert max(len(programs) for programs in font_programs(apart).values()) > 1
     assert paths["w3"].stat().st_size < apart.stat().st_size
