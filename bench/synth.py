@@ -332,7 +332,8 @@ def _title(w: Writer) -> tuple[str, str]:
 
 
 def chapter_text(number: int, rng: random.Random, registry: dict[str, list[str]], diagrams: list[str],
-                 first_diagram: int, references: list[str], length: int) -> str:
+                 first_diagram: int, references: list[str], length: int, terms_of: dict[str, str] | None = None) -> str:
+    terms_of = terms_of or {}
     year = 2016 + (number * 9) // 31 if number else 2018
     w = Writer(rng, year)
     title, title_en = _title(w)
@@ -368,17 +369,22 @@ def chapter_text(number: int, rng: random.Random, registry: dict[str, list[str]]
                         f"**本章要点** (Key Takeaways):\n{takeaways}",
                         f"**参考文献** (Chapter References):\n{refs}"]) + "\n"
     # word_count: the pipeline's measure of this body, off by up to ±2 % (well inside the 5 % tolerance).
-    declared = round(measured_length(body) * rng.uniform(0.98, 1.02))
+    ratio = rng.uniform(0.98, 1.02)
     created = dt.date(2025, 1, 1) + dt.timedelta(days=rng.randrange(0, 250))
     updated = created + dt.timedelta(days=rng.randrange(0, 60))
     front = {
         "chapter_number": number, "title": title, "title_en": title_en,
         "period": str(year) if rng.random() < 0.6 else f"{year}-{year + 1}",
-        "status": rng.choice(STATUSES), "word_count": declared,
+        "status": rng.choice(STATUSES), "word_count": 0,
         **{key: sorted(rng.sample(slugs, min(len(slugs), rng.randint(2, 6))), key=slugs.index)
            for key, slugs in registry.items()},
         "anecdote_count": 2, "created_date": created, "last_updated": updated,
     }
+    # The index's check wants every slug of the front matter mentioned in the text: one sentence names them.
+    terms = [terms_of[slug] for key in registry for slug in front[key] if slug in terms_of]
+    if terms:
+        body = body.replace(intro, f"{intro}\n\n本章涉及{'、'.join(terms)}。", 1)
+    front["word_count"] = round(measured_length(body) * ratio)
     return "---\n" + _front_matter_yaml(front) + "---\n\n" + body
 
 
@@ -417,6 +423,7 @@ def generate(out_dir: Path, chapters: int = 30, diagrams: int = 40, seed: int = 
     out_dir.mkdir(parents=True)
     shutil.copytree(SEED_MANUSCRIPT / "data", out_dir / "data")
     registry = _registry(out_dir)
+    terms_of = _index_terms(out_dir)
     rng = random.Random(seed)
 
     kinds = []
@@ -438,13 +445,36 @@ def generate(out_dir: Path, chapters: int = 30, diagrams: int = 40, seed: int = 
         # across chapters (the references appendix has to merge them) without being identical.
         references = [shared[0]] + chapter_rng.sample(shared[1:], chapter_rng.randint(1, 4)) + own
         length = round(chapter_length * chapter_rng.uniform(0.8, 1.2))
-        text = chapter_text(number, chapter_rng, registry, per_chapter[index], first_diagram, references, length)
+        text = chapter_text(number, chapter_rng, registry, per_chapter[index], first_diagram, references, length,
+                            terms_of)
         first_diagram += len(per_chapter[index])
         name = f"{index:03d}_{chapter_rng.getrandbits(64):016x}.txt"
         (out_dir / name).write_text(text, encoding="utf-8")
         files.append(name)
     (out_dir / "book.yaml").write_text(_book_yaml(files, chapters, diagrams, seed), encoding="utf-8")
+    _keep_used_entries(out_dir, files)
     return out_dir
+
+
+def _index_terms(out_dir: Path) -> dict[str, str]:
+    """slug -> the spelling the text uses for it (its index term)."""
+    from pipeline.registry import load_registry
+    return {entry.slug: entry.spellings[0] for entry in load_registry(out_dir / "data").index_entries
+            if entry.spellings}
+
+
+def _keep_used_entries(out_dir: Path, files: list[str]) -> None:
+    """A short book lists a few of the registry's entries: the others go (check warns on unused ones)."""
+    used = set()
+    for name in files:
+        front = yaml.safe_load((out_dir / name).read_text(encoding="utf-8").split("---\n")[1])
+        for key in ("key_events", "key_organizations", "technical_concepts"):
+            used.update(front.get(key) or [])
+    for path in (out_dir / "data").glob("*.yaml"):
+        entries = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        kept = {slug: value for slug, value in entries.items() if slug in used}
+        if kept != entries:
+            path.write_text(yaml.safe_dump(kept, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

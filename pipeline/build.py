@@ -8,6 +8,7 @@ writers show placeholders instead.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import assemble
@@ -83,6 +84,36 @@ def _modified(config: BookConfig, documents: list[Document]) -> dt.datetime:
     return dt.datetime(newest.year, newest.month, newest.day, tzinfo=dt.timezone.utc)
 
 
+@dataclass
+class Found:
+    """What the generated appendices are compiled from."""
+    takeaways: list[tuple[Section, object]]
+    references: list[tuple[Section, object]]
+    sections: list[Section]             # chapters and articles, in reading order
+    report: CheckReport
+    diagnostics: Diagnostics
+
+
+def _takeaways(found: Found, label: str) -> Section | None:
+    return assemble.takeaways_appendix(found.takeaways, label, found.report.index) if found.takeaways else None
+
+
+def _references(found: Found, label: str) -> Section | None:
+    return assemble.references_appendix(found.references, label, found.report.index) if found.references else None
+
+
+def _index(found: Found, label: str) -> Section | None:
+    from pipeline.subject_index import index_appendix, mark_occurrences
+    settings = found.report.config.index
+    index = mark_occurrences(found.sections, found.report.registry, found.report.index,
+                             in_headings=settings.in_headings, in_notes=settings.in_notes)
+    return index_appendix(index, found.sections, label)
+
+
+# contents.appendices name -> what compiles it (None: nothing to compile); a new appendix is one entry.
+APPENDICES = {"takeaways": _takeaways, "references": _references, "index": _index}
+
+
 def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | None = None,
                release: bool = False, draft: bool = False, reporter: Reporter | None = None) -> Book:
     reporter = reporter or Reporter(quiet=True)
@@ -124,13 +155,13 @@ def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | 
     parts = [Part(part.id, part.title, tuple(sections_by_doc[d.document.section_id] for d in report.documents
                                              if d.document.part_id == part.id))
              for part in config.parts]
+    reading = chapters + [section for part in parts for section in part.sections]
+    found = Found(takeaways, references, reading, report, diagnostics)
     appendices = []
     for name in config.appendices:
-        label = f"附录{APPENDIX_LABELS[len(appendices)]}"
-        if name == "takeaways" and takeaways:
-            appendices.append(assemble.takeaways_appendix(takeaways, label, report.index))
-        elif name == "references" and references:
-            appendices.append(assemble.references_appendix(references, label, report.index))
+        appendix = APPENDICES[name](found, f"附录{APPENDIX_LABELS[len(appendices)]}")
+        if appendix is not None:
+            appendices.append(appendix)
     unique_assets = list({a.href: a for a in assets}.values())
     reporter.say(f"assembled {len(chapters)} chapter(s), {len(parts)} part(s), {len(appendices)} appendix(es)")
     return Book(config=config, chapters=chapters, parts=parts, appendices=appendices, assets=unique_assets,

@@ -109,6 +109,7 @@ class CheckReport:
     documents: list[DocumentReport]
     index: BookIndex
     diagnostics: Diagnostics
+    registry: Registry = field(default_factory=lambda: Registry({}))
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -308,7 +309,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     _give_section_ids(documents)
     bodies = [(shortcodes.expand(d.body, d.body_line, diagnostics, d.path), d.body_line) for d in documents]
     trees = parse_all(bodies, cache_dir / "pandoc")
-    registry = load_registry(config.registry_dir)
+    registry = load_registry(config.registry_dir, diagnostics)
     reports = []
     for doc, tree in zip(documents, trees):
         doc.tree = tree
@@ -320,6 +321,9 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
         reports.append(DocumentReport(doc, m))
     check_numbering(documents, diagnostics)
+    if "index" in config.appendices:
+        from pipeline.subject_index import check_mentions
+        check_mentions(documents, registry, config.index, diagnostics)
     for doc in documents:
         find_diagrams(doc, diagnostics)       # before the ids: a fence's {#id} is an author id too
     index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics)
@@ -331,7 +335,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     if problem:
         diagnostics.add("config-invalid", problem + ".", config.path, None,
                         "Point epub.cover at a PNG or JPEG file inside the manuscript folder, or set it to null.")
-    report = CheckReport(config, reports, index, diagnostics)
+    report = CheckReport(config, reports, index, diagnostics, registry)
     if release:
         release_gate(report)
     for d in reports:

@@ -29,7 +29,7 @@ class NoAliasLoader(yaml.SafeLoader):
             mark = self.peek_event().start_mark
             raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", mark)
         return super().compose_node(parent, index)
-GENERATED_APPENDICES = ("takeaways", "references")
+GENERATED_APPENDICES = ("takeaways", "references", "index")
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,13 @@ class CheckSettings:
 @dataclass(frozen=True)
 class AssembleSettings:
     takeaways_box_in_chapter: bool = True
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where the index (contents.appendices: index) looks for its entries besides the prose."""
+    in_headings: bool = False
+    in_notes: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,7 @@ class BookConfig:
     appendices: tuple[str, ...]
     check: CheckSettings = field(default_factory=CheckSettings)
     assemble: AssembleSettings = field(default_factory=AssembleSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
     diagrams: DiagramSettings = field(default_factory=DiagramSettings)
     print: PrintSettings = field(default_factory=PrintSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
@@ -466,6 +474,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
     check = top.section("check")
     statuses = tuple(check.list("statuses")) or CheckSettings.statuses
     assemble = top.section("assemble")
+    indexing = top.section("index")
     diagrams = top.section("diagrams")
     printing = top.section("print")
     trim, margins = printing.section("trim"), printing.section("margins")
@@ -492,6 +501,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
                             check.number("max_image_pixels", 40_000_000), _requirements(check)),
         static=_static_folder(context, top.str("static")),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
+        index=IndexSettings(indexing.bool("in_headings", False), indexing.bool("in_notes", False)),
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),
             server=diagrams.str("server"), timeout=diagrams.number("timeout", 60),

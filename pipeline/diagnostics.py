@@ -29,6 +29,11 @@ CODES: dict[str, tuple[str, bool]] = {
     "meta-unknown-key": ("warning", False),
     "status-unknown": ("error", False),
     "slug-unknown": ("warning", False),
+    "registry-entry": ("error", False),
+    # the index
+    "index-key-unknown": ("error", True),
+    "index-slug-unmentioned": ("warning", False),
+    "index-entry-unused": ("warning", False),
     "chapter-number-duplicate": ("error", False),
     "release-not-final": ("error", False),
     # length and structure

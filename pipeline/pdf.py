@@ -37,6 +37,7 @@ from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must 
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
+from pipeline.subject_index import INDEX_ID, INDEX_PAGE_CLASS
 from pipeline.xref import PAGE_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -96,16 +97,17 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     advance = progress or (lambda done, total: None)
     check_fonts(book, options)
     report_missing_glyphs(book, diagnostics)
-    html = print_document(book, options).whole()
+    printed = print_document(book, options)
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
     fetcher = SafeFetcher(allowed_roots(book, out_path), extra_files=readable_files(book, options))
     with layout_warnings() as warnings, font_timestamps(book):
-        try:
-            document = HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
-        except RefusedURL as exc:
-            raise PipelineError(str(exc), hint="The PDF reads only files inside the project; "
-                                "download the file into the manuscript folder.") from None
+        document = _render(book, printed.whole(), fetcher)
+        if any(s.id == INDEX_ID for s in book.appendices):
+            # The index merges its pages into ranges, which needs them known: a second layout
+            # with every folio written in (the parallel writer has them from its first round).
+            printed = print_document(book, options, pages=body_folios(document, printed.items))
+            document = _render(book, printed.whole(), fetcher)
     report_layout_warnings(warnings, diagnostics, book)
     advance(2, STAGES)
     with atomic_output(out_path) as temp, font_timestamps(book):
@@ -115,6 +117,24 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     prune_typeset_cache(options.cache_dir)
     advance(STAGES, STAGES)
     return out_path
+
+
+def _render(book: Book, html: str, fetcher):
+    try:
+        return HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
+    except RefusedURL as exc:
+        raise PipelineError(str(exc), hint="The PDF reads only files inside the project; "
+                            "download the file into the manuscript folder.") from None
+
+
+def body_folios(document, items: list["PrintItem"]) -> dict[str, int]:
+    """Every anchor's folio in a laid-out book: the body counts from 1 at its first item."""
+    where: dict[str, int] = {}
+    for number, page in enumerate(document.pages):
+        for name in page.anchors:
+            where.setdefault(name, number)
+    start = where.get(items[0].id, 0) if items else 0
+    return {name: number - start + 1 for name, number in where.items() if number >= start}
 
 
 @contextlib.contextmanager
@@ -475,6 +495,8 @@ def _section_item(book: Book, section: Section, options: Options, typeset: bool,
     root = section_tree(book, section, options, False, pages)
     refs = frozenset(a.get("href")[1:] for a in root.iter("a")
                      if PAGE_CLASS in (a.get("class") or "").split() and (a.get("href") or "").startswith("#"))
+    refs |= frozenset(ref for a in root.iter("a") if INDEX_PAGE_CLASS in (a.get("class") or "").split()
+                      for ref in (a.get("data-refs") or (a.get("href") or "#")[1:]).split())
     html = to_html(root)
     if typeset:
         html = _typeset_section(root, html, book.config.print.latin_hyphenation, options.cache_dir)

@@ -16,8 +16,8 @@ def names(writer):
 
 def test_each_writer_has_its_own_transforms_in_order():
     assert names("pdf") == ["strip_emoji_tree", "resolve_images", "print_notes", "mark_landscape",
-                            "mark_page_references", "math_to_svg", "typeset"]
-    assert names("epub") == ["epub_notes", "link_to_pages", "package_images", "math_to_mathml"]
+                            "printed_index", "mark_page_references", "math_to_svg", "typeset"]
+    assert names("epub") == ["epub_notes", "link_to_pages", "epub_index", "package_images", "math_to_mathml"]
     assert "typeset" not in names("epub")
 
 
