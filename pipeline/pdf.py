@@ -37,7 +37,7 @@ from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must 
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
-from pipeline.subject_index import INDEX_ID, INDEX_PAGE_CLASS
+from pipeline.subject_index import INDEX_ID
 from pipeline.xref import PAGE_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -246,11 +246,21 @@ def print_document(book: Book, options: Options | None = None, *, typeset: bool 
             items.append(PrintItem(f"part-{item['part'].id}", "part-title",
                                    "\n" + str(macros.part(item["part"], item["first"])) + "\n", recto=True))
         else:
-            section = item["section"]
-            items.append(PrintItem(section.id, item["classes"], "\n" + str(macros.section(item)) + "\n",
-                                   recto=section.kind != "article", page_refs=item["page_refs"]))
+            items.append(_print_item(item, macros))
     return PrintHtml(head_html(book, options, literal_pages=pages is not None),
                      front_html(book, options, pages), items, "\n" + str(macros.tail()))
+
+
+def _print_item(item: dict, macros) -> PrintItem:
+    section = item["section"]
+    return PrintItem(section.id, item["classes"], "\n" + str(macros.section(item)) + "\n",
+                     recto=section.kind != "article", page_refs=item["page_refs"])
+
+
+def section_print_item(book: Book, section: Section, options: Options, *, pages: dict[str, int] | None = None,
+                       typeset: bool = True) -> PrintItem:
+    """One section's item as print_document makes it (not the book's first: no counter reset)."""
+    return _print_item(_section_item(book, section, options, typeset, False, pages), _macros())
 
 
 def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> str:
@@ -495,8 +505,7 @@ def _section_item(book: Book, section: Section, options: Options, typeset: bool,
     root = section_tree(book, section, options, False, pages)
     refs = frozenset(a.get("href")[1:] for a in root.iter("a")
                      if PAGE_CLASS in (a.get("class") or "").split() and (a.get("href") or "").startswith("#"))
-    refs |= frozenset(ref for a in root.iter("a") if INDEX_PAGE_CLASS in (a.get("class") or "").split()
-                      for ref in (a.get("data-refs") or (a.get("href") or "#")[1:]).split())
+
     html = to_html(root)
     if typeset:
         html = _typeset_section(root, html, book.config.print.latin_hyphenation, options.cache_dir)

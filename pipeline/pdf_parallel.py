@@ -55,6 +55,7 @@ from pipeline import pdf as single
 from pipeline import textlayer
 from pipeline.book import Book
 from pipeline.errors import PipelineError
+from pipeline.subject_index import INDEX_ID
 from pipeline.fsutil import atomic_output, atomic_write_text
 from pipeline.tree import visible_strings
 
@@ -141,7 +142,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
             document = single.print_document(book, options, pages=known)
             TIMINGS["html"] = round(time.perf_counter() - started, 2)
             advance(1, single.STAGES)
-            refs = set().union(*(item.page_refs for item in document.items))
+            refs = set().union(*(item.page_refs for item in document.items if item.id != INDEX_ID))
             anchors, warnings, parts, text_layers = _lay_out(book, options, document, Path(tmp), pool, chunks,
                                                              advance, started, cache, fingerprint)
             settled = all(known.get(ref) == anchors.get(ref) for ref in refs)
@@ -204,13 +205,41 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
 
     base_url, fetch_args, pdf_options = pool.arguments
     items = glue_articles(document.items)
+    # The index prints the pages of everything before it: laid out last, once they are known.
+    late = items[-1] if len(items) > 1 and items[-1].id == INDEX_ID else None
     units = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(items[:-1] if late else items):
         last = index + 1 == len(items)
         html = item.html + ("" if last else single.sentinel_html(items[index + 1]))
         key = layout_cache.content_key(fingerprint, document.head, html, document.tail, repr(sorted(pdf_options.items())))
         units.append(_Unit(item, html, not last, key, cache.pages_of(key)))
     parts = chunks or 2 * pool.size
+
+    def lay_out_late(anchors: dict[str, int], offset: int) -> layout_cache.Entry | None:
+        """The index with its pages written in, at its place after `offset` pages."""
+        if late is None:
+            return None
+        item = single.section_print_item(book, next(s for s in book.appendices if s.id == INDEX_ID), options,
+                                         pages=anchors)
+        key = layout_cache.content_key(fingerprint, document.head, item.html, document.tail,
+                                       repr(sorted(pdf_options.items())))
+        entry = cache.lookup(key, offset)
+        if entry is None:
+            with single.layout_warnings() as caught:
+                entry = _render_piece(Piece(f"items{len(units)}", document.head + item.html + document.tail,
+                                            sentinel=False, items=((item.id, key),), store=str(cache.folder)),
+                                      base_url, fetch_args, pdf_options, str(tmp / "late.pdf"), conn=None,
+                                      offset=offset)[0]
+            entry.warnings = caught
+            cache.add(entry)
+        return entry
+
+    def finish(anchors: dict[str, int], offset: int) -> tuple:
+        """The late item, then the front matter, whose TOC holds its page too."""
+        late_entry = lay_out_late(anchors, offset)
+        if late_entry is not None:
+            anchors = {**anchors, **{n: f for n, f in late_entry.anchors.items() if n not in anchors}}
+        return late_entry, lay_out_front(anchors), anchors
 
     # 1. The items never laid out: their page counts are not known until they are.
     def lay_out_front(anchors: dict[str, int]) -> layout_cache.Entry:
@@ -247,7 +276,8 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
             offset += pages
         advance(2, single.STAGES)
         lap("layout")
-        early["anchors"], early["front"] = anchors, lay_out_front(anchors)
+        early["anchors"] = dict(anchors)
+        early["late"], early["front"], _ = finish(anchors, offset)
         lap("front")
 
     fresh = [n for n, unit in enumerate(units) if unit.pages is None]
@@ -274,17 +304,21 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
         if unit.entry.text_layer:
             text_layers.append(textlayer.Stats(**unit.entry.text_layer))
     if early.get("anchors") == anchors:
-        front_entry = early["front"]
+        late_entry, front_entry = early["late"], early["front"]
+        anchors = {**anchors, **{n: f for n, f in (late_entry.anchors if late_entry else {}).items() if n not in anchors}}
     else:
         advance(2, single.STAGES)
         lap("layout")
-        front_entry = lay_out_front(anchors)
+        late_entry, front_entry, anchors = finish(anchors, offset)
         lap("front")
-    warnings += front_entry.warnings
-    if front_entry.text_layer:
-        text_layers.append(textlayer.Stats(**front_entry.text_layer))
+    for entry in (late_entry, front_entry):
+        if entry is not None:
+            warnings += entry.warnings
+            if entry.text_layer:
+                text_layers.append(textlayer.Stats(**entry.text_layer))
     lap("written")
-    parts = [(cache.pdf_path(entry), entry.first, entry.pages) for entry in (front_entry, *(u.entry for u in units))]
+    entries = (front_entry, *(u.entry for u in units), *((late_entry,) if late_entry else ()))
+    parts = [(cache.pdf_path(entry), entry.first, entry.pages) for entry in entries]
     return anchors, warnings, parts, text_layers
 
 
@@ -554,7 +588,8 @@ def _worker(conn):
         os._exit(0)
 
 
-def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, retire_mb: float = RETIRE_RSS_MB):
+def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, retire_mb: float = RETIRE_RSS_MB,
+                  offset: int = 0):
     """Lay out one piece; with conn, report the page count and shift the folios by the answer."""
     import weasyprint.layout as wlayout
     from weasyprint import HTML
@@ -569,7 +604,7 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, re
                 conn.send(("count", count))
                 shift["offset"] = conn.recv()
             else:
-                shift["offset"] = 0
+                shift["offset"] = offset
         if shift["offset"]:
             quote_depth, counters, *rest = state
             counters = dict(counters)

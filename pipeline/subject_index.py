@@ -380,11 +380,10 @@ def _register_transforms() -> None:
                 links = []
                 for start, stop in page_ranges(list(first_on)):
                     text = str(start) if start == stop else f"{start}{RANGE_DASH}{stop}"
-                    links.append(element("a", {"class": f"{INDEX_PAGE_CLASS} literal", "href": f"#{first_on[start]}",
-                                               "data-refs": " ".join(a for a in anchors)}, text))
+                    links.append(element("a", {"class": f"{INDEX_PAGE_CLASS} literal", "href": f"#{first_on[start]}"},
+                                         text))
                 if not links:
-                    links = [element("a", {"class": f"{INDEX_PAGE_CLASS} literal", "href": f"#{anchors[0]}",
-                                           "data-refs": " ".join(anchors)}, "?")]
+                    links = [element("a", {"class": f"{INDEX_PAGE_CLASS} literal", "href": f"#{anchors[0]}"}, "?")]
             for number, link in enumerate(links):
                 link.tail = ", " if number + 1 < len(links) else None
                 holder.append(link)
