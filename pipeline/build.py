@@ -92,6 +92,15 @@ class Found:
     sections: list[Section]             # chapters and articles, in reading order
     report: CheckReport
     diagnostics: Diagnostics
+    marked: object = None               # the index's occurrences, found once for the index and the glossary
+
+    def subject_index(self):
+        if self.marked is None:
+            from pipeline.subject_index import mark_occurrences
+            settings = self.report.config.index
+            self.marked = mark_occurrences(self.sections, self.report.registry, self.report.index,
+                                           in_headings=settings.in_headings, in_notes=settings.in_notes)
+        return self.marked
 
 
 def _takeaways(found: Found, label: str) -> Section | None:
@@ -103,15 +112,17 @@ def _references(found: Found, label: str) -> Section | None:
 
 
 def _index(found: Found, label: str) -> Section | None:
-    from pipeline.subject_index import index_appendix, mark_occurrences
-    settings = found.report.config.index
-    index = mark_occurrences(found.sections, found.report.registry, found.report.index,
-                             in_headings=settings.in_headings, in_notes=settings.in_notes)
-    return index_appendix(index, found.sections, label)
+    from pipeline.subject_index import index_appendix
+    return index_appendix(found.subject_index(), found.sections, label)
+
+
+def _glossary(found: Found, label: str) -> Section | None:
+    from pipeline.glossary import glossary_appendix
+    return glossary_appendix(found.subject_index(), found.report.registry, found.sections, label)
 
 
 # contents.appendices name -> what compiles it (None: nothing to compile); a new appendix is one entry.
-APPENDICES = {"takeaways": _takeaways, "references": _references, "index": _index}
+APPENDICES = {"takeaways": _takeaways, "references": _references, "glossary": _glossary, "index": _index}
 
 
 def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | None = None,

@@ -321,7 +321,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
         reports.append(DocumentReport(doc, m))
     check_numbering(documents, diagnostics)
-    if "index" in config.appendices:
+    if {"index", "glossary"} & set(config.appendices):
         from pipeline.subject_index import check_mentions
         check_mentions(documents, registry, config.index, diagnostics)
     for doc in documents:

@@ -29,7 +29,7 @@ class NoAliasLoader(yaml.SafeLoader):
             mark = self.peek_event().start_mark
             raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", mark)
         return super().compose_node(parent, index)
-GENERATED_APPENDICES = ("takeaways", "references", "index")
+GENERATED_APPENDICES = ("takeaways", "references", "glossary", "index")
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,9 @@ Each file maps a slug to a name, in one of two forms:
       sub:                               # sub-entries, in either form (no deeper)
         glm-4: {name: GLM-4, aliases: [GLM4]}
 
+A concept (concepts.yaml) may also have `en:` (its English name) and `definition:` (one
+sentence): the glossary prints them (pipeline/glossary.py).
+
 Every problem of every file is reported (file, line, what to write), not only the first.
 """
 from __future__ import annotations
@@ -33,7 +36,7 @@ REGISTRY_FILES = {
 }
 # files with index entries only (no front-matter key refers to them)
 INDEX_ONLY_FILES = ("people.yaml",)
-ENTRY_KEYS = ("name", "index", "aliases", "pinyin", "sub")
+ENTRY_KEYS = ("name", "index", "aliases", "pinyin", "sub", "en", "definition")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Entry:
     sub: tuple["Entry", ...] = ()
     source: Path | None = None
     line: int | None = None
+    en: str | None = None
+    definition: str | None = None
 
     @property
     def spellings(self) -> tuple[str, ...]:
@@ -155,5 +160,12 @@ def _entry(slug: str, value, path: Path, lines: dict[str, int], diagnostics: Dia
     else:
         sub = [e for e in (_entry(str(k), v, path, lines, diagnostics, full) for k, v in raw_sub.items())
                if e is not None]
+    texts = {}
+    for key in ("en", "definition"):
+        text = value.get(key)
+        if text is not None and not isinstance(text, (str, int, float)):
+            bad(f"'{key}' must be text.", f"Write '{key}: …' on one line.")
+            text = None
+        texts[key] = str(text) if text is not None else None
     return Entry(full, str(name), str(term) if term is not None else None, tuple(str(a) for a in aliases),
-                 pinyin.lower() if pinyin else None, tuple(sub), path, line)
+                 pinyin.lower() if pinyin else None, tuple(sub), path, line, texts["en"], texts["definition"])

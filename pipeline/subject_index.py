@@ -97,11 +97,24 @@ def mark_occurrences(sections: list[Section], registry: Registry, ids, *,
     spellings = _spellings(registry)
     pattern = _pattern(spellings)
     mentioned: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+
+    def fresh(slug: str) -> str:
+        # counted here: ids.fresh tries -2, -3, ... from the start each time (quadratic over 300 uses)
+        base = f"ix-{_ascii(slug)}"
+        number = counts.get(base, 0) + 1
+        ident = base if number == 1 else f"{base}-{number}"
+        while ids.used(ident):
+            number += 1
+            ident = f"{base}-{number}"
+        counts[base] = number
+        return ids.fresh(ident)
+
     for section in sections:
         found = mentioned.setdefault(section.id, set())
 
         def mark(span: etree._Element, slug: str) -> None:
-            anchor = ids.fresh(f"ix-{_ascii(slug)}")
+            anchor = fresh(slug)
             span.set("id", anchor)
             by_slug[slug].occurrences.append(Occurrence(section.id, anchor))
             found.add(slug.split("/")[0])
@@ -116,10 +129,9 @@ def mark_occurrences(sections: list[Section], registry: Registry, ids, *,
             continue
         for block in _searched_blocks(section.body, in_headings, in_notes):
             for node, slot in list(text_slots(block)):
-                if _inside_excluded(node if slot == "text" else node.getparent()):
-                    continue
                 text = getattr(node, slot)
-                if not text or not pattern.search(text):
+                if not text or not pattern.search(text) \
+                        or _inside_excluded(node if slot == "text" else node.getparent()):
                     continue
                 pieces: list = []
                 position = 0
@@ -135,18 +147,27 @@ def mark_occurrences(sections: list[Section], registry: Registry, ids, *,
 
 
 def mentions(root: etree._Element, registry: Registry, *, in_headings: bool = False,
-             in_notes: bool = False) -> set[str]:
-    """The slugs (top-level) a tree mentions, as mark_occurrences would find them; the tree stays."""
-    spellings = _spellings(registry)
-    pattern = _pattern(spellings)
+             pattern: tuple | None = None) -> set[str]:
+    """The slugs (top-level) a tree mentions: its marks and its text outside code (and headings,
+    unless in_headings); a note's mention counts. The tree stays as it is."""
+    spellings, compiled = pattern or (_spellings(registry), None)
+    compiled = compiled or _pattern(spellings)
     found = {spellings.get(text_of(s)) or s.get("data-key") for s in root.iter("span") if EXPLICIT_CLASS in _classes(s)}
-    if pattern is not None:
-        for block in _searched_blocks(root, in_headings, in_notes):
-            for node, slot in text_slots(block):
-                text = getattr(node, slot)
-                if text and not _inside_excluded(node if slot == "text" else node.getparent()):
-                    found.update(spellings[match] for match in pattern.findall(text))
+    if compiled is not None:
+        skip = CODE_TAGS if in_headings else CODE_TAGS | frozenset(HEADING_TAGS)
+        found.update(spellings[match] for match in compiled.findall("\n".join(_searched_strings(root, skip))))
     return {slug.split("/")[0] for slug in found if slug}
+
+
+def _searched_strings(node: etree._Element, skip: frozenset[str]):
+    """The text of node and its descendants, without `skip` elements and authors' exclusions."""
+    if is_element(node) and node.tag not in skip and EXCLUDED_CLASS not in _classes(node):
+        if node.text:
+            yield node.text
+        for child in node:
+            yield from _searched_strings(child, skip)
+            if child.tail:
+                yield child.tail
 
 
 def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnostics) -> None:
@@ -157,6 +178,7 @@ def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnos
     indexed = {entry.slug for entry in registry.index_entries if entry.term is not None}
     everywhere: set[str] = set()
     known = _spellings(registry)
+    compiled = _pattern(known)
     slugs = {entry.slug for entry in registry.index_entries} | {sub.slug for e in registry.index_entries for sub in e.sub}
     for doc in documents:
         for span in (s for s in doc.tree.iter("span") if EXPLICIT_CLASS in _classes(s)):
@@ -165,7 +187,7 @@ def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnos
                 diagnostics.add("index-key-unknown", f"the index mark names '{wanted}', which the registry does not have.",
                                 doc.path, line_of(span),
                                 "Use a slug of manuscript/data/*.yaml ([text]{.idx key=slug}), or add the entry there.")
-        found = mentions(doc.tree, registry, in_headings=settings.in_headings, in_notes=settings.in_notes)
+        found = mentions(doc.tree, registry, in_headings=settings.in_headings, pattern=(known, compiled))
         everywhere |= found
         for key in REGISTRY_FILES:
             values = doc.meta.get(key)
@@ -236,10 +258,12 @@ def _pattern(spellings: dict[str, str]) -> re.Pattern | None:
 
 def _searched_blocks(root: etree._Element, in_headings: bool, in_notes: bool):
     from pipeline.tree import prose_blocks
+    # (lxml hands out one proxy per node while a reference to it lives: the list keeps them)
+    notes = [] if in_notes else [box for box in root.iter() if "footnotes" in _classes(box)]
     for block in list(prose_blocks(root)):
         if block.tag in HEADING_TAGS and not in_headings:
             continue
-        if not in_notes and any("footnotes" in _classes(a) for a in (block, *block.iterancestors())):
+        if notes and any(a in notes for a in (block, *block.iterancestors())):
             continue
         yield block
 

@@ -53,10 +53,10 @@ def terms(section) -> list[str]:
 def test_pinyin_order_with_polyphonic_names_and_latin_terms(built):
     book, _ = built
     # 长安 (chang) before 重庆 (chong, not zhong); 招商银行 (yin hang) under Z; Latin terms among them
-    assert terms(index_section(book)) == ["Apple", "长安汽车", "重庆实验室", "DeepSeek", "招商银行", "智能体",
-                                          "智谱AI", "GLM-4"]
+    assert terms(index_section(book)) == ["Apple", "长安汽车", "重庆实验室", "DeepSeek", "检索增强生成", "招商银行",
+                                          "智能体", "智谱AI", "GLM-4"]
     letters = [text_of(h) for h in index_section(book).body.iter("h2")]
-    assert letters == ["A", "C", "D", "Z"]
+    assert letters == ["A", "C", "D", "J", "Z"]
 
 
 def test_sort_keys():
@@ -173,7 +173,7 @@ def test_the_parallel_writer_prints_the_same_index(built, printed):
     book, out = built
     parallel = pdf_parallel.write_pdf_parallel(book, out / "parallel.pdf", workers=2, cache_dir=out / "pcache")
     assert folios(parallel)[1] == folios(printed)[1]
-    assert pdf_parallel.TIMINGS["rounds"] == 1          # the index is laid out last, its pages known
+    # the index is laid out last, its pages known; the glossary's page references settle from the pages cache
     again = pdf_parallel.write_pdf_parallel(book, out / "again.pdf", workers=2, cache_dir=out / "pcache")
     assert pdf_parallel.TIMINGS["rounds"] == 1 and again.read_bytes() == parallel.read_bytes()
 
@@ -196,7 +196,34 @@ def test_epub_index_links_land_on_their_occurrence_and_pass_epubcheck(built, tmp
         entry = next(link.iterancestors(f"{XHTML}li"))
         term = entry.find(f"{XHTML}span").text
         assert target is not None and "ix" in target.get("class").split(), link.get("href")
-        assert target.text in {"DeepSeek", "深度求索", "Apple", "长安", "重庆", "招商银行", "智能体", "智谱AI",
-                               "Zhipu AI", "那家公司", "GLM-4", "GLM4"}, (term, target.text)
+        assert "".join(target.itertext()) in {"DeepSeek", "深度求索", "Apple", "长安", "重庆", "招商银行", "智能体", "智谱AI",
+                               "Zhipu AI", "那家公司", "GLM-4", "GLM4", "RAG", "检索增强生成"}, (term, target.text)
     verdict = run_epubcheck(epub, tmp_path / "epubcheck.json")
     assert verdict.passed and verdict.counts["error"] == verdict.counts["warning"] == 0, verdict.messages
+
+
+# ---------------------------------------------------------------- glossary
+
+def test_glossary_lists_used_concepts_with_english_definition_and_first_use(built):
+    book, _ = built
+    glossary = next(s for s in book.appendices if s.id == "glossary")
+    terms = [(dt.get("id"), text_of(dt)) for dt in glossary.body.iter("dt")]
+    assert terms == [("gl-rag", "检索增强生成Retrieval-Augmented Generation"), ("gl-agents", "智能体AI agent")]
+    first = {dt.get("id"): dt.getnext() for dt in glossary.body.iter("dt")}
+    assert "能够自行规划" in text_of(first["gl-agents"])
+    assert next(first["gl-agents"].iter("a")).text == "第1章"
+    assert next(first["gl-rag"].iter("a")).text == "第2章"
+    # each chapter's first use links to the entry, later uses do not
+    links = [(s.id, text_of(a)) for s in book.chapters for a in s.body.iter("a") if a.get("href", "").startswith("#gl-")]
+    assert links == [("ch01", "智能体"), ("ch02", "智能体"), ("ch02", "RAG")]
+
+
+@pytest.mark.slow
+def test_glossary_prints_the_page_of_first_use(built, printed):
+    folio, texts = folios(printed)
+    page = next(t for t in texts if re.search(r"^\s*术语表\s*$", t, re.M))
+    found = re.search(r"首见于第 ?1 ?章（第 (\d+) 页）", page)
+    assert found, page
+    first_use = min(n for name, n in folio.items() if name.startswith("ix-agents"))
+    assert int(found.group(1)) == first_use
+    assert "智能体" in texts[first_use - 1]
