@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must 
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
-from pipeline.subject_index import INDEX_ID
+from pipeline.subject_index import INDEX_ID, index_anchors
 from pipeline.xref import PAGE_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -86,11 +87,13 @@ class Options:
 
 def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
               crop_marks: bool | None = None, progress=None, diagnostics: Diagnostics | None = None,
-              cache_dir: Path | None = None) -> Path:
+              cache_dir: Path | None = None, settle_index: bool = True) -> Path:
     """Write the print PDF atomically in one layout pass; return its path.
 
     progress, if given, is called as progress(done, total) after each of the
     STAGES steps (fonts and HTML, layout, PDF). cache_dir keeps the space fonts (pipeline.textlayer).
+    A book with an index is laid out twice, unless settle_index is False (the index then lists
+    each occurrence's page, unmerged: the benchmark's one-pass baseline).
     """
     out_path = Path(out_path).resolve()
     options = resolve_options(book, variant, crop_marks, cache_dir)
@@ -101,13 +104,30 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
     fetcher = SafeFetcher(allowed_roots(book, out_path), extra_files=readable_files(book, options))
+    index = next((s for s in book.appendices if s.id == INDEX_ID), None) if settle_index else None
     with layout_warnings() as warnings, font_timestamps(book):
-        document = _render(book, printed.whole(), fetcher)
-        if any(s.id == INDEX_ID for s in book.appendices):
-            # The index merges its pages into ranges, which needs them known: a second layout
-            # with every folio written in (the parallel writer has them from its first round).
-            printed = print_document(book, options, pages=body_folios(document, printed.items))
+        if index is None:
             document = _render(book, printed.whole(), fetcher)
+        else:
+            # The index merges its pages into ranges, which needs them known: every folio is written
+            # in, from the last build's (cache_dir), and laid out again until none moved.
+            pages_file = Path(cache_dir) / PAGES_CACHE if cache_dir else None
+            known = read_pages(pages_file)
+            refs = index_anchors(index)
+            for _round in range(MAX_ROUNDS):
+                printed = print_document(book, options, pages=known)
+                refs |= set().union(*(item.page_refs for item in printed.items))
+                document = _render(book, printed.whole(), fetcher)
+                folios = body_folios(document, printed.items)
+                settled = all(known.get(ref) == folios.get(ref) for ref in refs)
+                known = folios
+                if settled:
+                    break
+            else:
+                if diagnostics is not None:
+                    diagnostics.add("pdf-layout", f"the index's pages still moved after {MAX_ROUNDS} layouts; "
+                                    "some may be one page off.", hint="Build again; the next build starts from these pages.")
+            write_pages(pages_file, known)
     report_layout_warnings(warnings, diagnostics, book)
     advance(2, STAGES)
     with atomic_output(out_path) as temp, font_timestamps(book):
@@ -117,6 +137,26 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     prune_typeset_cache(options.cache_dir)
     advance(STAGES, STAGES)
     return out_path
+
+
+PAGES_CACHE = "pdf-pages.json"      # every anchor's folio in the last build (build/cache/)
+MAX_ROUNDS = 3
+
+
+def read_pages(path: Path | None) -> dict[str, int]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def write_pages(path: Path | None, pages: dict[str, int]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(pages, sort_keys=True))
 
 
 def _render(book: Book, html: str, fetcher):

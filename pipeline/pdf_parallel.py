@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import json
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -65,10 +64,10 @@ CHUNK_SCHEME = "x-chunk:"
 TIMINGS: dict[str, float] = {}
 # Page references print literal numbers; when one changes a line break, the pages it points
 # at can move, so the layout is run again until they settle (LaTeX's reruns), at most this often.
-MAX_ROUNDS = 3
+MAX_ROUNDS = single.MAX_ROUNDS
 MAX_PIECE_HTML = 200_000    # characters of print HTML a piece (about 75 pages) in a long book: see _pieces
 LONG_BOOK_HTML = 2_000_000  # (about 800 pages)
-PAGES_CACHE = "pdf-pages.json"
+PAGES_CACHE = single.PAGES_CACHE
 
 
 @dataclass
@@ -124,7 +123,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     single.check_fonts(book, options)
     single.report_missing_glyphs(book, diagnostics)
     pages_file = Path(cache_dir) / PAGES_CACHE if cache_dir else None
-    known = _read_pages(pages_file)
+    known = single.read_pages(pages_file)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     base_url = str(book.config.root) + "/"
     fetch_args = (single.allowed_roots(book, out_path), single.readable_files(book, options))
@@ -161,26 +160,10 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
         textlayer.report(textlayer.Stats.total(text_layers), diagnostics)
         TIMINGS["merge"] = round(time.perf_counter() - started, 2)
         TIMINGS["rounds"] = round_number
-    _write_pages(pages_file, known)
+    single.write_pages(pages_file, known)
     TIMINGS["parent_peak_mb"] = _hwm_mb()
     advance(single.STAGES, single.STAGES)
     return out_path
-
-
-def _read_pages(path: Path | None) -> dict[str, int]:
-    if path is None:
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
-    except (OSError, ValueError, TypeError):
-        return {}
-
-
-def _write_pages(path: Path | None, pages: dict[str, int]) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(pages, sort_keys=True))
 
 
 @dataclass

@@ -350,6 +350,11 @@ def locators(occurrences: list[Occurrence], names: dict[str, str]) -> etree._Ele
     return holder
 
 
+def index_anchors(section: Section) -> set[str]:
+    """The occurrences an index section links (the pages it prints)."""
+    return {a.get("href")[1:] for a in section.body.iter("a") if (a.get("href") or "").startswith("#")}
+
+
 def page_ranges(pages: list[int]) -> list[tuple[int, int]]:
     """Sorted pages as ranges: [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
     ranges: list[tuple[int, int]] = []
