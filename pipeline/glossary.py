@@ -8,7 +8,6 @@ searched as for the index (pipeline/subject_index.py), whose anchors the links u
 """
 from __future__ import annotations
 
-from lxml import etree
 
 from pipeline.book import Section
 from pipeline.registry import Registry

@@ -29,13 +29,23 @@ FOLDER = "pdf-items"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import version
+    return version(package)
+
+
+def _pango_version() -> int:
+    """Pango's version, without importing WeasyPrint (half a second) for it."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("pango-1.0")
+    return ctypes.CDLL(name).pango_version() if name else 0
+
+
 @lru_cache(maxsize=None)
 def _code_fingerprint() -> str:
     """The pipeline's code, stylesheets and templates, WeasyPrint's and Pango's versions."""
-    import weasyprint
-    from weasyprint.text.ffi import pango
-
-    digest = hashlib.sha256(f"weasyprint {weasyprint.__version__} pango {pango.pango_version()}".encode())
+    digest = hashlib.sha256(f"weasyprint {_version('weasyprint')} pango {_pango_version()}".encode())
     for folder, pattern in (("pipeline", "*.py"), ("styles", "*.css"), ("templates", "**/*")):
         for path in sorted((ROOT / folder).glob(pattern)):
             if path.is_file():

@@ -27,7 +27,8 @@ from pipeline.typeset import WORD_JOINER  # no line break between the text and i
 NOTES_TITLE = "注释"
 
 
-def _patch_weasyprint_footnotes() -> None:
+def patch_weasyprint_footnotes() -> None:
+    """Applied by pipeline/weasy.py, in every process that lays pages out."""
     from weasyprint.layout import block
     if getattr(block, "_book_notes_patched", False):
         return
@@ -38,8 +39,6 @@ def _patch_weasyprint_footnotes() -> None:
     exec(compile(source.replace(needle, "report = False"), block.__file__, "exec"), block.__dict__)
     block._book_notes_patched = True
 
-
-_patch_weasyprint_footnotes()
 
 
 def _classes(node) -> set[str]:

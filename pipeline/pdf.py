@@ -19,22 +19,17 @@ import subprocess
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import jinja2
 from lxml import etree
 from markupsafe import Markup
-from weasyprint import HTML
-from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fonts import fontconfig_face
 from pipeline.fsutil import atomic_output, atomic_write_text
-from pipeline.resources import confine
 from pipeline import textlayer
-from pipeline import justify, notes  # noqa: F401  (their WeasyPrint fixes must be in every layout process)
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
@@ -103,7 +98,7 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     printed = print_document(book, options)
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
-    fetcher = SafeFetcher(allowed_roots(book, out_path), extra_files=readable_files(book, options))
+    fetcher = (allowed_roots(book, out_path), readable_files(book, options))
     index = next((s for s in book.appendices if s.id == INDEX_ID), None) if settle_index else None
     with layout_warnings() as warnings, font_timestamps(book):
         if index is None:
@@ -160,8 +155,9 @@ def write_pages(path: Path | None, pages: dict[str, int]) -> None:
 
 
 def _render(book: Book, html: str, fetcher):
+    from pipeline.weasy import RefusedURL, render
     try:
-        return HTML(string=html, base_url=str(book.config.root) + "/", url_fetcher=fetcher).render()
+        return render(html, str(book.config.root) + "/", *fetcher)
     except RefusedURL as exc:
         raise PipelineError(str(exc), hint="The PDF reads only files inside the project; "
                             "download the file into the manuscript folder.") from None
@@ -326,7 +322,9 @@ def front_html(book: Book, options: Options, pages: dict[str, int] | None = None
                                _PagesOrQuestion(pages) if pages is not None else None))
 
 
+@functools.lru_cache(maxsize=1)
 def _macros():
+    # compiled once a process: 40 ms each time, six times a build
     return _environment().get_template("book.html.j2").module
 
 
@@ -467,35 +465,6 @@ def allowed_roots(book: Book, out_path: Path) -> list[Path]:
     """Only the manuscript folder: the book's other files (diagrams in the build cache, the
     CMYK profile) are allowed one by one, and nothing else on the machine is readable."""
     return [book.config.root.resolve()]
-
-
-class RefusedURL(FatalURLFetchingError):
-    """A fetch the PDF writer refuses. WeasyPrint logs and skips ordinary
-    exceptions; this one (a FatalURLFetchingError) stops the layout, so the
-    build fails instead of printing a PDF with a hole in it."""
-
-
-class SafeFetcher(URLFetcher):
-    """WeasyPrint url_fetcher that reads local files under the allowed roots only."""
-
-    def __init__(self, roots, extra_files=()):
-        super().__init__(allowed_protocols=("file", "data"))
-        self.roots = [Path(r).resolve() for r in roots]
-        self.extra_files = {Path(f).resolve() for f in extra_files}
-
-    def fetch(self, url, headers=None):
-        parsed = urlparse(url)
-        if parsed.scheme == "data":
-            return super().fetch(url, headers)
-        if parsed.scheme != "file":
-            raise RefusedURL(f"the PDF refers to {url}, and the PDF writer fetches nothing from the network.")
-        path = Path(unquote(parsed.path))
-        if path.resolve() in self.extra_files:
-            return URLFetcherResponse(path.resolve().as_uri(), path.resolve().read_bytes())
-        verdict = confine(path, path.parent, self.roots)
-        if not verdict:
-            raise RefusedURL(f"the PDF would read {verdict.reason}; it reads nothing but the book's own files.")
-        return URLFetcherResponse(verdict.path.as_uri(), verdict.path.read_bytes())
 
 
 # ---------------------------------------------------------------- content
@@ -688,6 +657,7 @@ def _replace_with_placeholder(img: etree._Element, text: str) -> None:
 
 # ---------------------------------------------------------------- helpers
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)

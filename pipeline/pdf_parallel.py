@@ -55,7 +55,7 @@ from pipeline import textlayer
 from pipeline.book import Book
 from pipeline.errors import PipelineError
 from pipeline.subject_index import INDEX_ID
-from pipeline.fsutil import atomic_output, atomic_write_text
+from pipeline.fsutil import atomic_output
 from pipeline.tree import visible_strings
 
 CHUNK_SCHEME = "x-chunk:"
@@ -554,6 +554,7 @@ def _pool(start_method: str, workers: int) -> _Pool:
 
 
 def _worker(conn):
+    import pipeline.weasy  # noqa: F401  (WeasyPrint's start-up, while the parent reads the manuscript)
     try:
         while (task := conn.recv()) is not None:
             piece, out, (base_url, fetch_args, pdf_options), retire_mb = task
@@ -595,12 +596,13 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, re
             state = (quote_depth, counters, *rest)
         return original(context, page, state)
 
-    fetcher = single.SafeFetcher(fetch_args[0], extra_files=fetch_args[1])
+    from pipeline.weasy import RefusedURL, SafeFetcher
+    fetcher = SafeFetcher(fetch_args[0], extra_files=fetch_args[1])
     wlayout.make_margin_boxes = margin_boxes
     try:
         with single.layout_warnings() as warnings:
             document = HTML(string=piece.html, base_url=base_url, url_fetcher=fetcher).render()
-    except single.RefusedURL as exc:
+    except RefusedURL as exc:
         raise PipelineError(str(exc)) from None
     finally:
         wlayout.make_margin_boxes = original

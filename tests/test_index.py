@@ -2,7 +2,6 @@
 the Chinese sort order, the printed pages against the PDF's own text, the EPUB's links, and the
 check stage's warnings."""
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path

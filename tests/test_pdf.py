@@ -23,10 +23,10 @@ from conftest import ROOT, run_cli
 from pipeline.config import length_mm
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
-from pipeline.pdf import (SafeFetcher, allowed_roots, check_fonts, render_html, resolve_options, toc_entries,
-                          write_pdf)
+from pipeline.pdf import allowed_roots, check_fonts, render_html, resolve_options, toc_entries, write_pdf
 from pipeline.tree import parse_html, text_of
 from pipeline.typeset import WORD_JOINER, clean_text, insert_spaces, typeset_html
+from pipeline.weasy import SafeFetcher
 
 sys.path.insert(0, str(ROOT / "bench"))
 import pdf_typography  # noqa: E402
