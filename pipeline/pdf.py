@@ -394,17 +394,27 @@ def font_installed(family: str) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _family_cmap(family: str) -> frozenset[int]:
-    """The code points of the font fontconfig picks for a family (empty if it cannot say)."""
-    from fontTools.ttLib import TTFont
-    found = fontconfig_face(family)
-    if found is None:
-        return frozenset()
-    path, index = found
-    try:
-        return frozenset(TTFont(str(path), fontNumber=index, lazy=True)["cmap"].getBestCmap())
-    except (OSError, ValueError, KeyError):
-        return frozenset()
+def _family_charset(family: str) -> list[tuple[int, int]]:
+    """The code point ranges of the font fontconfig picks for a family (empty if it cannot say);
+    fontconfig's own charset, 6 ms, where reading the cmap of a Noto CJK face took 100."""
+    if shutil.which("fc-match") is None:
+        return []
+    listed = subprocess.run(["fc-match", "-f", "%{charset}", family], capture_output=True, text=True,
+                            check=False).stdout
+    ranges = []
+    for part in listed.split():
+        first, _, last = part.partition("-")
+        try:
+            ranges.append((int(first, 16), int(last or first, 16)))
+        except ValueError:
+            return []
+    return sorted(ranges)
+
+
+def _covered(ranges: list[tuple[int, int]], code: int) -> bool:
+    import bisect
+    at = bisect.bisect_right(ranges, (code, 0x10FFFF)) - 1
+    return at >= 0 and ranges[at][0] <= code <= ranges[at][1]
 
 
 def _in_some_font(char: str) -> bool:
@@ -417,10 +427,10 @@ def report_missing_glyphs(book: Book, diagnostics: Diagnostics | None) -> None:
     """A character no installed font has prints as an empty box: say where it is."""
     if diagnostics is None or shutil.which("fc-list") is None:
         return
-    covered = _family_cmap(book.config.print.serif_font) | _family_cmap(book.config.print.sans_font)
+    serif, sans = _family_charset(book.config.print.serif_font), _family_charset(book.config.print.sans_font)
     invisible = {"\u200d", "\ufe0f", "\u200b", "\u2060", "\ufeff"}
-    missing = [c for c in sorted(book.characters()) if ord(c) not in covered and not c.isspace()
-               and c not in invisible and ord(c) >= 0x20 and not _in_some_font(c)]
+    missing = [c for c in sorted(book.characters()) if not c.isspace() and c not in invisible and ord(c) >= 0x20
+               and not _covered(serif, ord(c)) and not _covered(sans, ord(c)) and not _in_some_font(c)]
     for char in missing:
         section, line = _first_use(book, char)
         diagnostics.add("pdf-glyph-missing", f"no installed font has the character {char} (U+{ord(char):04X}); "

@@ -98,10 +98,17 @@ def text_slots(block: etree._Element) -> Iterator[tuple[etree._Element, str]]:
 
 def prose_blocks(root: etree._Element) -> Iterator[etree._Element]:
     """Every block element that can hold prose directly (paragraphs, items, cells, headings...)."""
-    for node in root.iter():
-        if is_element(node) and node.tag in BLOCK_TAGS and node.tag not in CODE_TAGS:
-            if not any(a.tag in CODE_TAGS for a in node.iterancestors()):
-                yield node
+    if any(a.tag in CODE_TAGS for a in root.iterancestors()):
+        return
+    # a walk that does not enter code, rather than an ancestor test for every element
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not is_element(node) or node.tag in CODE_TAGS:
+            continue
+        if node.tag in BLOCK_TAGS:
+            yield node
+        stack.extend(reversed(node))
 
 
 def replace_slot(node: etree._Element, attr: str, pieces: list) -> None:
