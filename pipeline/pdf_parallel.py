@@ -21,7 +21,9 @@ metadata, boxes), from the same print HTML (pipeline.pdf.print_document), cut in
   piece share its font programs;
 * the TOC needs every chapter's folio: the front matter is laid out in the parent as soon as
   they are known (while the workers write their PDFs), with the numbers written in
-  (`data-page` + attr()) instead of target-counter(); it is cached too;
+  (`data-page` + attr()) instead of target-counter(); it is cached too. The index (索引,
+  pipeline/subject_index.py) prints the pages of everything before it: it is the *late* item,
+  laid out in the parent once every other item's folios are known, before the front;
 * links to an anchor in another piece would be dropped by WeasyPrint; they are written as
   URI links to `x-chunk:<anchor>` and turned back into named destinations when the items
   are merged (qpdf, through pikepdf); the /Dests name tree is rebuilt over the merged pages.
