@@ -422,6 +422,10 @@ def generate(out_dir: Path, chapters: int = 30, diagrams: int = 40, seed: int = 
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     shutil.copytree(SEED_MANUSCRIPT / "data", out_dir / "data")
+    bibliography = (yaml.safe_load((SEED_MANUSCRIPT / "book.yaml").read_text(encoding="utf-8")).get("citations")
+                    or {}).get("bibliography")
+    if bibliography:            # the settings are the seed's, so is its bibliography
+        shutil.copy(SEED_MANUSCRIPT / bibliography, out_dir / bibliography)
     registry = _registry(out_dir)
     terms_of = _index_terms(out_dir)
     rng = random.Random(seed)

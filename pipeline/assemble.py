@@ -28,6 +28,7 @@ class Extracted:
     headings: list[Heading]
     takeaways: etree._Element | None
     references: etree._Element | None
+    bibliography: etree._Element | None = None     # the cited works' entries (pipeline/citations.py)
 
 
 def _take_list_after(opener: etree._Element) -> etree._Element | None:
@@ -77,11 +78,15 @@ def structure(tree: etree._Element, section_id: str, keep_takeaways_box: bool, i
             takeaways = _take_list_after(node)
         elif title.startswith(REFERENCES_TITLE) and references is None:
             references = _take_list_after(node)
+    bibliography = next((n for n in tree if is_element(n) and n.get("class") == "bibliography"), None)
+    if bibliography is not None:
+        tree.remove(bibliography)
+        bibliography = bibliography.find("ul")
     _wrap_anecdotes(tree)
     for th in tree.iter("th"):
         if th.get("scope") is None:
             th.set("scope", "col" if next(th.iterancestors("thead"), None) is not None else "row")
-    return Extracted(headings_of(tree), takeaways, references)
+    return Extracted(headings_of(tree), takeaways, references, bibliography)
 
 
 def headings_of(tree: etree._Element) -> list[Heading]:
@@ -187,17 +192,23 @@ def takeaways_appendix(groups: list[tuple[Section, etree._Element]], label: str,
     return Section(id="takeaways", kind="appendix", label=label, title="本章要点汇总", body=root, headings=headings)
 
 
-def references_appendix(groups: list[tuple[Section, etree._Element]], label: str, index: BookIndex) -> Section:
+def references_appendix(groups: list[tuple[Section, etree._Element | None, etree._Element | None]], label: str,
+                        index: BookIndex) -> Section:
+    """Each chapter's cited works (numbered as cited, GB/T 7714) and then its free-text 参考文献."""
     cited_in: dict[str, list[Section]] = {}
-    for section, items in groups:
-        for item in items.iterchildren("li"):
+    for section, items, _cited in groups:
+        for item in (items.iterchildren("li") if items is not None else ()):
             owners = cited_in.setdefault(reference_key(item), [])
             if section not in owners:
                 owners.append(section)
     root = element("div")
     headings: list[Heading] = []
-    for section, items in groups:
+    for section, items, cited in groups:
         wrapper = _appendix_group(root, index.fresh(f"references-{section.id}"), section, headings)
+        if cited is not None:
+            wrapper.append(cited)      # moved: the citations in the text link to these ids
+        if items is None:
+            continue
         numbered = element("ol", {"class": "references"})
         wrapper.append(numbered)
         for number, item in enumerate(list(items.iterchildren("li")), 1):

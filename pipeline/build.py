@@ -88,7 +88,7 @@ def _modified(config: BookConfig, documents: list[Document]) -> dt.datetime:
 class Found:
     """What the generated appendices are compiled from."""
     takeaways: list[tuple[Section, object]]
-    references: list[tuple[Section, object]]
+    references: list[tuple[Section, object, object]]   # (section, free-text list, cited works)
     sections: list[Section]             # chapters and articles, in reading order
     report: CheckReport
     diagnostics: Diagnostics
@@ -158,8 +158,8 @@ def build_book(config: BookConfig, *, out_dir: Path, diagnostics: Diagnostics | 
         assets += figure_assets + image_assets
         if extracted.takeaways is not None:
             takeaways.append((section, extracted.takeaways))
-        if extracted.references is not None:
-            references.append((section, extracted.references))
+        if extracted.references is not None or extracted.bibliography is not None:
+            references.append((section, extracted.references, extracted.bibliography))
     fill_empty_links([s.body for s in sections_by_doc.values()], report.index.titles)
 
     chapters = [sections_by_doc[d.document.section_id] for d in report.documents if d.document.kind == "chapter"]

@@ -17,6 +17,7 @@ from pipeline import shortcodes
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
+from pipeline.errors import PipelineError
 from pipeline.measure import Measurement, measure
 from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
@@ -192,7 +193,8 @@ def check_measurement(doc: Document, m: Measurement, tolerance: float, diagnosti
     if doc.kind == "chapter":
         for block, name, code in ((m.takeaways, "本章要点 (key takeaways)", "takeaways-missing"),
                                   (m.references, "参考文献 (references)", "references-missing")):
-            if block is None:
+            if block is None and not (code == "references-missing" and doc.tree.find("section[@class='bibliography']")
+                                      is not None):
                 diagnostics.add(code, f"the chapter has no {name} section.", doc.path, None,
                                 f"Add a '**{name.split()[0]}**' paragraph followed by a list.")
 
@@ -308,14 +310,19 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
     bodies = [(shortcodes.expand(d.body, d.body_line, diagnostics, d.path), d.body_line) for d in documents]
+    bodies, cited = _citations(config, documents, bodies, diagnostics)
     trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir, diagnostics)
     reports = []
-    for doc, tree in zip(documents, trees):
+    for doc, tree, keys in zip(documents, trees, cited):
         doc.tree = tree
         shortcodes.finish_shortcodes(tree)
         sanitize(doc, diagnostics)
-        m = measure(tree)
+        m = measure(tree)           # the cited works' list is not the author's text: measured before it comes
+        if keys is not None and keys.keys:
+            from pipeline.citations import bibliography_section, style_path
+            tree.append(bibliography_section(doc.section_id, keys, config.root / config.citations.bibliography,
+                                             style_path(config.citations.style, config.root), cache_dir))
         check_schema(doc, config.check, diagnostics)
         check_slugs(doc, registry, diagnostics)
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
@@ -341,6 +348,26 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     for d in reports:
         d.problems = diagnostics.for_file(d.document.path)
     return report
+
+
+def _citations(config: BookConfig, documents: list[Document], bodies: list[tuple[str, int]],
+               diagnostics: Diagnostics) -> tuple[list[tuple[str, int]], list]:
+    """The bodies with their [@key] citations rewritten (pipeline/citations.py), and each one's keys."""
+    if not config.citations.bibliography:
+        return bodies, [None] * len(bodies)
+    from pipeline.citations import expand, load_bibliography
+    path = config.root / config.citations.bibliography
+    try:
+        known = set(load_bibliography(path))
+    except PipelineError as exc:
+        diagnostics.add("citation-bibliography", exc.what, exc.file, exc.line, exc.hint)
+        known = set()
+    expanded, cited = [], []
+    for doc, (body, line) in zip(documents, bodies):
+        text, keys = expand(body, line, doc.section_id, known, doc.path, diagnostics)
+        expanded.append((text, line))
+        cited.append(keys)
+    return expanded, cited
 
 
 def _give_section_ids(documents: list[Document]) -> None:

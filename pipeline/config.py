@@ -75,6 +75,13 @@ class AssembleSettings:
 
 
 @dataclass(frozen=True)
+class CitationSettings:
+    """`[@key]` citations (pipeline/citations.py): the bibliography in the manuscript, the CSL style."""
+    bibliography: str | None = None     # a CSL-JSON, CSL-YAML or BibTeX file of the manuscript
+    style: str = "gb-t-7714-2015-numeric"
+
+
+@dataclass(frozen=True)
 class IndexSettings:
     """Where the index (contents.appendices: index) looks for its entries besides the prose."""
     in_headings: bool = False
@@ -150,6 +157,7 @@ class BookConfig:
     check: CheckSettings = field(default_factory=CheckSettings)
     assemble: AssembleSettings = field(default_factory=AssembleSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    citations: CitationSettings = field(default_factory=CitationSettings)
     diagrams: DiagramSettings = field(default_factory=DiagramSettings)
     print: PrintSettings = field(default_factory=PrintSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
@@ -475,6 +483,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
     statuses = tuple(check.list("statuses")) or CheckSettings.statuses
     assemble = top.section("assemble")
     indexing = top.section("index")
+    citing = top.section("citations")
     diagrams = top.section("diagrams")
     printing = top.section("print")
     trim, margins = printing.section("trim"), printing.section("margins")
@@ -502,6 +511,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         static=_static_folder(context, top.str("static")),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
         index=IndexSettings(indexing.bool("in_headings", False), indexing.bool("in_notes", False)),
+        citations=_citation_settings(context, citing, root),
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),
             server=diagrams.str("server"), timeout=diagrams.number("timeout", 60),
@@ -557,6 +567,25 @@ def _static_folder(context: _Context, name: str | None) -> Path | None:
                         "Point it at the folder that holds Hugo's static files, e.g. static: static.")
         return None
     return folder
+
+
+def _citation_settings(context: "_Context", citing: "_Reader", root: Path) -> CitationSettings:
+    """citations.bibliography must be a file of the manuscript; citations.style a CSL style."""
+    from pipeline.citations import style_path
+    bibliography = citing.str("bibliography")
+    style = citing.str("style", CitationSettings.style) or CitationSettings.style
+    if bibliography:
+        path = (root / bibliography).resolve()
+        if root.resolve() not in path.parents or not path.is_file():
+            context.invalid(("citations", "bibliography"), f"'citations.bibliography' names '{bibliography}', "
+                            "which is not a file in the manuscript folder.",
+                            "Put the CSL-JSON, CSL-YAML or BibTeX file beside book.yaml and name it here.")
+            bibliography = None
+    if not style_path(style, root).is_file():
+        context.invalid(("citations", "style"), f"'citations.style' names '{style}', which is neither a .csl file "
+                        "of the manuscript nor a style in styles/.", "Use gb-t-7714-2015-numeric, or a .csl file.")
+        style = CitationSettings.style
+    return CitationSettings(bibliography, style)
 
 
 def _check_registry(context: _Context, config: BookConfig) -> None:

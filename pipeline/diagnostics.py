@@ -30,6 +30,9 @@ CODES: dict[str, tuple[str, bool]] = {
     "status-unknown": ("error", False),
     "slug-unknown": ("warning", False),
     "registry-entry": ("error", False),
+    # citations
+    "citation-unknown": ("error", True),
+    "citation-bibliography": ("error", False),
     # the index
     "index-key-unknown": ("error", True),
     "index-slug-unmentioned": ("warning", False),

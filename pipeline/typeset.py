@@ -46,8 +46,11 @@ CLOSING_BRACKETS = set("）」』】〕〉》〗〙｝］”’")
 # ... and on the left (opening).
 BLANK_LEFT = set("（「『【〔〈《〖〘｛［“‘")
 
-# Inline elements whose text is a flow of its own (pipeline.notes: a page footnote and its blocks).
-OWN_FLOW_CLASSES = {"fn", "fn-block", "fn-item"}
+# Inline elements whose text is a flow of its own (pipeline.notes: a page footnote and its blocks;
+# a citation's superscript number, which attaches to the text before it: "专著[1]").
+OWN_FLOW_CLASSES = {"fn", "fn-block", "fn-item", "citation"}
+# Text set exactly as written: GB/T 7714 entries space and punctuate by the standard ("特征[M]. 北京: …").
+AS_WRITTEN_CLASSES = {"bibliography-entries"}
 # Elements whose text is code or otherwise not running prose.
 SKIP_TAGS = {"pre", "code", "kbd", "samp", "script", "style", "svg", "math", "var", "tt"}
 # Headings are not justified and feed bookmarks, so they get no inserted characters.
@@ -272,7 +275,7 @@ def collect_slots(root: etree._Element) -> list[Slot]:
         # a page footnote (pipeline.notes) is text of its own, set at the foot of the page
         own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & set((element.get("class") or "").split()))
         inner_block = element if own_flow else block
-        inner_editable = editable and tag not in SKIP_TAGS
+        inner_editable = editable and tag not in SKIP_TAGS and not AS_WRITTEN_CLASSES & set((element.get("class") or "").split())
         inner_spaced = spaced and tag not in NO_INSERT_TAGS
         slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced))
         for child in element:
@@ -360,6 +363,9 @@ def typeset_tree(root: etree._Element, latin_lang: str = "") -> None:
         next_char[index] = upcoming.get(block, "")
         if texts[index]:
             upcoming[block] = texts[index][:1]
+        if slots[index].attr == "tail" and "citation" in (slots[index].node.get("class") or "").split():
+            # a citation's number attaches to the text before it ("Sora[1]让", "专著[1]，"): no space
+            upcoming[block] = WORD_JOINER
     for index, slot in enumerate(slots):
         if not slot.editable or not texts[index] or _between_blocks(slot, texts[index]):
             continue
