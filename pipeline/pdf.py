@@ -27,7 +27,6 @@ from markupsafe import Markup
 from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
-from pipeline.fonts import fontconfig_face
 from pipeline.fsutil import atomic_output, atomic_write_text
 from pipeline import textlayer
 from pipeline.transforms import transform, writer_tree
@@ -119,9 +118,7 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
                 if settled:
                     break
             else:
-                if diagnostics is not None:
-                    diagnostics.add("pdf-layout", f"the index's pages still moved after {MAX_ROUNDS} layouts; "
-                                    "some may be one page off.", hint="Build again; the next build starts from these pages.")
+                report_unsettled(diagnostics, "the index's pages")
             write_pages(pages_file, known)
     report_layout_warnings(warnings, diagnostics, book)
     advance(2, STAGES)
@@ -136,6 +133,12 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
 
 PAGES_CACHE = "pdf-pages.json"      # every anchor's folio in the last build (build/cache/)
 MAX_ROUNDS = 3
+
+
+def report_unsettled(diagnostics: Diagnostics | None, what: str) -> None:
+    if diagnostics is not None:
+        diagnostics.add("pdf-layout", f"{what} still moved after {MAX_ROUNDS} layouts; some may be one page off.",
+                        hint="Build again; the next build starts from these pages.")
 
 
 def read_pages(path: Path | None) -> dict[str, int]:

@@ -151,9 +151,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
             if settled:
                 break
         else:
-            if diagnostics is not None:
-                diagnostics.add("pdf-layout", f"page references still moved after {MAX_ROUNDS} layouts; "
-                                "some may be one page off.", hint="Build again; the next build starts from these pages.")
+            single.report_unsettled(diagnostics, "page references")
         pool.close()            # the workers' memory goes back before the merge needs its own
         single.report_layout_warnings(warnings, diagnostics, book)
         merge(parts, out_path, cache_dir)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
 
 from pipeline.diagnostics import Diagnostics
 from pipeline.documents import Document

@@ -25,7 +25,7 @@ from lxml import etree
 from pipeline.book import Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.registry import Entry, Registry
-from pipeline.tree import CODE_TAGS, HEADING_TAGS, element, is_element, line_of, replace_slot, text_of, text_slots
+from pipeline.tree import CODE_TAGS, HEADING_TAGS, element, is_element, line_of, replace_slot, text_of, text_slots, visible_strings
 
 MARK_CLASS = "ix"           # an occurrence found or marked: <span class="ix" id="ix-…">
 EXPLICIT_CLASS = "idx"      # an author's mark
@@ -155,19 +155,9 @@ def mentions(root: etree._Element, registry: Registry, *, in_headings: bool = Fa
     found = {spellings.get(text_of(s)) or s.get("data-key") for s in root.iter("span") if EXPLICIT_CLASS in _classes(s)}
     if compiled is not None:
         skip = CODE_TAGS if in_headings else CODE_TAGS | frozenset(HEADING_TAGS)
-        found.update(spellings[match] for match in compiled.findall("\n".join(_searched_strings(root, skip))))
+        text = "\n".join(visible_strings(root, skip, frozenset({EXCLUDED_CLASS})))
+        found.update(spellings[match] for match in compiled.findall(text))
     return {slug.split("/")[0] for slug in found if slug}
-
-
-def _searched_strings(node: etree._Element, skip: frozenset[str]):
-    """The text of node and its descendants, without `skip` elements and authors' exclusions."""
-    if is_element(node) and node.tag not in skip and EXCLUDED_CLASS not in _classes(node):
-        if node.text:
-            yield node.text
-        for child in node:
-            yield from _searched_strings(child, skip)
-            if child.tail:
-                yield child.tail
 
 
 def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnostics) -> None:

@@ -29,18 +29,22 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           text=True, encoding="utf-8", timeout=600)
 
 
+def build_fixture_book(name: str, target_parent: Path, out_dir: Path):
+    """A copy of tests/books/<name> built into out_dir; the build must report no error."""
+    from pipeline.build import build_book
+    from pipeline.config import load_config
+    from pipeline.diagnostics import Diagnostics
+    diagnostics = Diagnostics()
+    built = build_book(load_config(copy_book(name, target_parent)), out_dir=out_dir, diagnostics=diagnostics)
+    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
+    return built
+
+
 @pytest.fixture(scope="session")
 def mini_book(tmp_path_factory):
     """The mini book built once for the writer tests (diagrams rendered, no problems). Tests must not
     change it: writers work on copies, and a test that needs another book builds its own."""
-    from pipeline.build import build_book
-    from pipeline.config import load_config
-    from pipeline.diagnostics import Diagnostics
-    root = copy_book("mini", tmp_path_factory.mktemp("book"))
-    diagnostics = Diagnostics()
-    built = build_book(load_config(root), out_dir=tmp_path_factory.mktemp("build"), diagnostics=diagnostics)
-    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
-    return built
+    return build_fixture_book("mini", tmp_path_factory.mktemp("book"), tmp_path_factory.mktemp("build"))
 
 
 def justified_paragraph_html(cache: Path, source: str, *, page: str, paragraph_css: str = "") -> str:

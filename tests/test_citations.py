@@ -7,11 +7,8 @@ import zipfile
 import pytest
 from lxml import etree
 
-from conftest import copy_book, run_cli
-from pipeline.build import build_book
+from conftest import build_fixture_book, copy_book, run_cli
 from pipeline.citations import format_entries, load_bibliography, style_path
-from pipeline.config import load_config
-from pipeline.diagnostics import Diagnostics
 from pipeline.epub import write_epub
 from pipeline.tree import text_of
 from pipeline.validate import run_epubcheck
@@ -32,10 +29,7 @@ STANDARD = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("citations")
-    diagnostics = Diagnostics()
-    book = build_book(load_config(copy_book("citations", out)), out_dir=out / "build", diagnostics=diagnostics)
-    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
-    return book, out
+    return build_fixture_book("citations", out, out / "build"), out
 
 
 def plain(html: str) -> str:

@@ -10,11 +10,8 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
-from conftest import copy_book, run_cli
+from conftest import build_fixture_book, copy_book, run_cli
 from pipeline import pdf_parallel
-from pipeline.build import build_book
-from pipeline.config import load_config
-from pipeline.diagnostics import Diagnostics
 from pipeline.epub import write_epub
 from pipeline.pdf import write_pdf
 from pipeline.subject_index import group_letter, page_ranges, sort_key
@@ -27,10 +24,7 @@ XHTML = "{http://www.w3.org/1999/xhtml}"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("index")
-    diagnostics = Diagnostics()
-    book = build_book(load_config(copy_book("index", out)), out_dir=out / "build", diagnostics=diagnostics)
-    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
-    return book, out
+    return build_fixture_book("index", out, out / "build"), out
 
 
 @pytest.fixture(scope="module")
