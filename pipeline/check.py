@@ -319,10 +319,15 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         shortcodes.finish_shortcodes(tree)
         sanitize(doc, diagnostics)
         m = measure(tree)           # the cited works' list is not the author's text: measured before it comes
-        if keys is not None and keys.keys:
+        if keys is not None and keys[0].keys:
             from pipeline.citations import bibliography_section, style_path
-            tree.append(bibliography_section(doc.section_id, keys, config.root / config.citations.bibliography,
-                                             style_path(config.citations.style, config.root), cache_dir))
+            book_wide = config.citations.numbering == "book"
+            section = bibliography_section("book" if book_wide else doc.section_id, keys[0],
+                                           config.root / config.citations.bibliography,
+                                           style_path(config.citations.style, config.root), cache_dir,
+                                           keys[1] if book_wide else None)
+            if section is not None:
+                tree.append(section)
         check_schema(doc, config.check, diagnostics)
         check_slugs(doc, registry, diagnostics)
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
@@ -355,18 +360,23 @@ def _citations(config: BookConfig, documents: list[Document], bodies: list[tuple
     """The bodies with their [@key] citations rewritten (pipeline/citations.py), and each one's keys."""
     if not config.citations.bibliography:
         return bodies, [None] * len(bodies)
-    from pipeline.citations import expand, load_bibliography
+    from pipeline.citations import Cited, expand, load_bibliography
     path = config.root / config.citations.bibliography
     try:
         known = set(load_bibliography(path))
     except PipelineError as exc:
         diagnostics.add("citation-bibliography", exc.what, exc.file, exc.line, exc.hint)
         known = set()
+    book_wide = config.citations.numbering == "book"
+    shared = Cited() if book_wide else None
     expanded, cited = [], []
     for doc, (body, line) in zip(documents, bodies):
-        text, keys = expand(body, line, doc.section_id, known, doc.path, diagnostics)
+        before = len(shared.keys) if shared else 0
+        text, keys = expand(body, line, "book" if book_wide else doc.section_id, known, doc.path, diagnostics,
+                            shared)
         expanded.append((text, line))
-        cited.append(keys)
+        # (the keys, and the numbers of the works this document cites first: its part of the list)
+        cited.append((keys, range(before + 1, len(keys.keys) + 1)))
     return expanded, cited
 
 

@@ -1,5 +1,6 @@
 """Citations: `[@key]`, `[@key, p. 12]`, `[@a; @b]` against the manuscript's bibliography,
-numbered per chapter in the order they are first cited (GB/T 7714-2015 顺序编码制), the list
+numbered in the order they are first cited (GB/T 7714-2015 顺序编码制), per chapter or across
+the book as book.yaml's `citations.numbering` says, the list
 formatted by pandoc's citeproc in the CSL style of book.yaml's `citations.style`
 (styles/gb-t-7714-2015-numeric.csl by default).
 
@@ -70,9 +71,10 @@ def load_bibliography(path: Path) -> dict[str, dict]:
 
 
 def expand(body: str, first_line: int, section_id: str, known: set[str], path: Path,
-           diagnostics: Diagnostics) -> tuple[str, Cited]:
-    """The body with its citations as superscript numbers, and the keys it cites."""
-    cited = Cited()
+           diagnostics: Diagnostics, cited: Cited | None = None) -> tuple[str, Cited]:
+    """The body with its citations as superscript numbers, and the keys it cites. A `cited`
+    shared by every document numbers across the book (its ids then use section_id "book")."""
+    cited = cited if cited is not None else Cited()
     lines = body.split("\n")
     fence = None
     for index, line in enumerate(lines):
@@ -144,18 +146,20 @@ def style_path(name: str, manuscript: Path) -> Path:
     return STYLES / (name if name.endswith(".csl") else f"{name}.csl")
 
 
-def bibliography_section(section_id: str, cited: Cited, bibliography: Path, style: Path,
-                         cache_dir: Path) -> etree._Element | None:
-    """The chapter's entries in citation order, each an <li> with its id, formatted by citeproc."""
-    if not cited.keys:
+def bibliography_section(section_id: str, cited: Cited, bibliography: Path, style: Path, cache_dir: Path,
+                         numbers: range | None = None) -> etree._Element | None:
+    """The entries in citation order, each an <li> with its id, formatted by citeproc: all of a
+    chapter's (numbered per chapter), or `numbers` of the book's (the works a chapter cites first)."""
+    numbers = numbers if numbers is not None else range(1, len(cited.keys) + 1)
+    if not numbers:
         return None
     from pipeline.tree import element, parse_html
     entries = format_entries(cited.keys, bibliography, style, cache_dir)
     holder = element("section", {"class": "bibliography"})
     listing = element("ul", {"class": "bibliography-entries"})
     holder.append(listing)
-    for number, entry_html in enumerate(entries, 1):
-        item = parse_html(f"<li>{entry_html}</li>")[0]
+    for number in numbers:
+        item = parse_html(f"<li>{entries[number - 1]}</li>")[0]
         item.set("id", entry_id(section_id, number))
         listing.append(item)
     return holder

@@ -79,6 +79,7 @@ class CitationSettings:
     """`[@key]` citations (pipeline/citations.py): the bibliography in the manuscript, the CSL style."""
     bibliography: str | None = None     # a CSL-JSON, CSL-YAML or BibTeX file of the manuscript
     style: str = "gb-t-7714-2015-numeric"
+    numbering: str = "chapter"          # chapter: [1] again in each chapter | book: one sequence
 
 
 @dataclass(frozen=True)
@@ -585,7 +586,7 @@ def _citation_settings(context: "_Context", citing: "_Reader", root: Path) -> Ci
         context.invalid(("citations", "style"), f"'citations.style' names '{style}', which is neither a .csl file "
                         "of the manuscript nor a style in styles/.", "Use gb-t-7714-2015-numeric, or a .csl file.")
         style = CitationSettings.style
-    return CitationSettings(bibliography, style)
+    return CitationSettings(bibliography, style, citing.choice("numbering", "chapter", ("chapter", "book")))
 
 
 def _check_registry(context: _Context, config: BookConfig) -> None:

@@ -118,3 +118,23 @@ def test_a_citation_attaches_to_the_text_before_it_in_print():
                         '<sup class="citation"><a>[2]</a></sup>。</p>')
     assert "Sora<sup" in html and "autospace" not in html.split("Sora")[1].split("让")[0]
     assert re.search(r"著<sup class=\"citation\">", html), html
+
+
+def test_book_wide_numbering_continues_across_chapters(tmp_path):
+    from pipeline.build import build_book
+    from pipeline.config import load_config
+    from pipeline.diagnostics import Diagnostics
+    root = copy_book("citations", tmp_path)
+    config = root / "book.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "  bibliography: references.yaml", "  bibliography: references.yaml\n  numbering: book"), encoding="utf-8")
+    diagnostics = Diagnostics()
+    book = build_book(load_config(root), out_dir=tmp_path / "build", diagnostics=diagnostics)
+    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
+    second = [(text_of(s), s[0].get("href")) for s in book.chapters[1].body.iter("sup") if s.get("class") == "citation"]
+    # who1970 and jiang1998 were numbered in chapter 1 (3 and 1); roberson is the book's fifth work
+    assert second == [("[3]", "#ref-book-3"), ("[1]", "#ref-book-1"), ("[5]", "#ref-book-5")]
+    appendix = next(s for s in book.appendices if s.id == "references")
+    groups = list(appendix.body.iter("section"))
+    assert [li.get("id") for li in groups[1].iter("li")] == ["ref-book-5"]     # only the works cited first there
+    assert text_of(next(groups[1].iter("li"))).startswith("[5] Roberson J A")
