@@ -64,6 +64,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="run EPUBCheck and Ace on build/book.epub")
     _common(validate)
+
+    init = commands.add_parser("init", help="write a first book.yaml for a folder of Markdown")
+    init.add_argument("folder", type=Path, help="the folder of Markdown documents")
+    init.add_argument("--quiet", action="store_true", help="print only errors")
     return parser
 
 
@@ -288,5 +292,17 @@ def cmd_validate(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     return validate_main(args.out / "book.epub", args.out, reporter)
 
 
-COMMANDS = {"check": cmd_check, "status": cmd_status, "diagrams": cmd_diagrams, "assemble": cmd_assemble,
+def cmd_init(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
+    from pipeline.scaffold import scaffold
+    made = scaffold(args.folder)
+    reporter.say(f"wrote {display_path(made.path)}: {len(made.chapters)} chapter(s), "
+                 f"{len(made.articles)} article(s) in one part")
+    for name, why in made.skipped:
+        reporter.say(f"  left out {name}: {why}")
+    reporter.say("next: fill in title and authors in book.yaml, check the order, then run "
+                 f"python -m pipeline check --manuscript {args.folder}")
+    return 0
+
+
+COMMANDS = {"init": cmd_init, "check": cmd_check, "status": cmd_status, "diagrams": cmd_diagrams, "assemble": cmd_assemble,
             "epub": cmd_epub, "pdf": cmd_pdf, "all": cmd_all, "validate": cmd_validate}

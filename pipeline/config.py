@@ -200,7 +200,8 @@ def load_config(root: Path, diagnostics: Diagnostics | None = None) -> BookConfi
             raise PipelineError("the manuscript folder is empty.", file=root,
                                 hint=f"Add a {CONFIG_NAME} and the chapter files it names.")
         raise PipelineError(f"there is no {CONFIG_NAME} in the manuscript folder.", file=root,
-                            hint=f"Create {CONFIG_NAME} with the book's title and the documents it contains.")
+                            hint=f"Run 'python -m pipeline init {root}' to write a first one from the documents "
+                                 "there, or create it with the book's title and the documents it contains.")
     text, data = _read_yaml(path, "Start with 'title: ...'.")
     collector = diagnostics if diagnostics is not None else Diagnostics()
     first = len(collector.items)
