@@ -317,8 +317,6 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     for doc, tree, keys in zip(documents, trees, cited):
         doc.tree = tree
         shortcodes.finish_shortcodes(tree)
-        sanitize(doc, diagnostics)
-        m = measure(tree)           # the cited works' list is not the author's text: measured before it comes
         if keys is not None and keys[0].keys:
             from pipeline.citations import bibliography_section, style_path
             book_wide = config.citations.numbering == "book"
@@ -327,7 +325,9 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
                                            style_path(config.citations.style, config.root), cache_dir,
                                            keys[1] if book_wide else None)
             if section is not None:
-                tree.append(section)
+                tree.append(section)        # before the sanitizer: a bibliography is a stranger's text too
+        sanitize(doc, diagnostics)
+        m = measure(tree)
         check_schema(doc, config.check, diagnostics)
         check_slugs(doc, registry, diagnostics)
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)

@@ -139,11 +139,14 @@ def entry_id(section_id: str, number: int) -> str:
 
 
 def style_path(name: str, manuscript: Path) -> Path:
-    """A style named in book.yaml: a file of the manuscript, else styles/<name>.csl."""
-    own = manuscript / name
+    """A style named in book.yaml: a .csl file inside the manuscript folder, else styles/<name>.csl.
+    Nothing outside those two folders is read (a name with ../ resolves to a path that does not exist)."""
+    nowhere = STYLES / "no-such-style.csl"
+    own = (manuscript / name).resolve()
     if own.suffix == ".csl" and own.is_file():
-        return own
-    return STYLES / (name if name.endswith(".csl") else f"{name}.csl")
+        return own if manuscript.resolve() in own.parents else nowhere
+    bundled = (STYLES / (name if name.endswith(".csl") else f"{name}.csl")).resolve()
+    return bundled if bundled.parent == STYLES.resolve() else nowhere
 
 
 def bibliography_section(section_id: str, cited: Cited, bibliography: Path, style: Path, cache_dir: Path,

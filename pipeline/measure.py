@@ -68,7 +68,7 @@ class Measurement:
 
 # Not text of the book: code blocks, and the numbers and back-links of notes.
 _UNCOUNTED_TAGS = frozenset({"pre"})
-_UNCOUNTED_CLASSES = frozenset({"footnote-ref", "footnote-back", "citation"})
+_UNCOUNTED_CLASSES = frozenset({"footnote-ref", "footnote-back", "citation", "bibliography"})
 
 
 def countable_text(root: etree._Element) -> str:

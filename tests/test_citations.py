@@ -138,3 +138,36 @@ def test_book_wide_numbering_continues_across_chapters(tmp_path):
     groups = list(appendix.body.iter("section"))
     assert [li.get("id") for li in groups[1].iter("li")] == ["ref-book-5"]     # only the works cited first there
     assert text_of(next(groups[1].iter("li"))).startswith("[5] Roberson J A")
+
+
+def test_a_style_outside_the_manuscript_and_styles_is_refused(tmp_path):
+    root = copy_book("citations", tmp_path / "book")
+    outside = tmp_path / "evil.csl"
+    outside.write_text("<style/>", encoding="utf-8")
+    assert not style_path("../evil.csl", root).is_file()
+    assert not style_path("../../evil", root).is_file()
+    assert style_path("gb-t-7714-2015-numeric", root).is_file()
+    config = root / "book.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("  bibliography: references.yaml",
+                                                                 "  bibliography: references.yaml\n  style: ../evil.csl"),
+                      encoding="utf-8")
+    result = run_cli("check", "--manuscript", str(root))
+    assert result.returncode == 1 and "'citations.style' names '../evil.csl'" in result.stderr, result.stderr
+
+
+def test_a_hostile_bibliography_entry_goes_through_the_sanitizer(tmp_path):
+    """citeproc passes HTML in a title through: the entries are sanitized like the author's text."""
+    from pipeline.build import build_book
+    from pipeline.config import load_config
+    from pipeline.diagnostics import Diagnostics
+    root = copy_book("citations", tmp_path)
+    bib = root / "references.yaml"
+    bib.write_text(bib.read_text(encoding="utf-8").replace(
+        "title: 出版业信息化迈入快车道",
+        'title: "<span onclick=\\"steal()\\">快车道</span><img src=/etc/passwd onerror=steal()>"'), encoding="utf-8")
+    diagnostics = Diagnostics(draft=True)
+    book = build_book(load_config(root), out_dir=tmp_path / "build", diagnostics=diagnostics)
+    appendix = next(s for s in book.appendices if s.id == "references")
+    entry = next(li for li in appendix.body.iter("li") if "快车道" in text_of(li))
+    assert not any(name.startswith("on") for node in entry.iter() for name in node.attrib), etree.tostring(entry)
+    assert not list(entry.iter("img")) or all(i.get("src", "").startswith("images/") for i in entry.iter("img"))
