@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import shortcodes
+from pipeline.citations import cite_documents
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
-from pipeline.errors import PipelineError
 from pipeline.measure import Measurement, measure
 from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
@@ -310,22 +310,15 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
     bodies = [(shortcodes.expand(d.body, d.body_line, diagnostics, d.path), d.body_line) for d in documents]
-    bodies, cited = _citations(config, documents, bodies, diagnostics)
+    bodies, bibliographies = cite_documents(documents, bodies, config.citations, config.root, cache_dir, diagnostics)
     trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir, diagnostics)
     reports = []
-    for doc, tree, keys in zip(documents, trees, cited):
+    for doc, tree, bibliography in zip(documents, trees, bibliographies):
         doc.tree = tree
         shortcodes.finish_shortcodes(tree)
-        if keys is not None and keys[0].keys:
-            from pipeline.citations import bibliography_section, style_path
-            book_wide = config.citations.numbering == "book"
-            section = bibliography_section("book" if book_wide else doc.section_id, keys[0],
-                                           config.root / config.citations.bibliography,
-                                           style_path(config.citations.style, config.root), cache_dir,
-                                           keys[1] if book_wide else None)
-            if section is not None:
-                tree.append(section)        # before the sanitizer: a bibliography is a stranger's text too
+        if bibliography is not None:
+            tree.append(bibliography)       # before the sanitizer: a bibliography is a stranger's text too
         sanitize(doc, diagnostics)
         m = measure(tree)
         check_schema(doc, config.check, diagnostics)
@@ -353,31 +346,6 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     for d in reports:
         d.problems = diagnostics.for_file(d.document.path)
     return report
-
-
-def _citations(config: BookConfig, documents: list[Document], bodies: list[tuple[str, int]],
-               diagnostics: Diagnostics) -> tuple[list[tuple[str, int]], list]:
-    """The bodies with their [@key] citations rewritten (pipeline/citations.py), and each one's keys."""
-    if not config.citations.bibliography:
-        return bodies, [None] * len(bodies)
-    from pipeline.citations import Cited, expand, load_bibliography
-    path = config.root / config.citations.bibliography
-    try:
-        known = set(load_bibliography(path))
-    except PipelineError as exc:
-        diagnostics.add("citation-bibliography", exc.what, exc.file, exc.line, exc.hint)
-        known = set()
-    book_wide = config.citations.numbering == "book"
-    shared = Cited() if book_wide else None
-    expanded, cited = [], []
-    for doc, (body, line) in zip(documents, bodies):
-        before = len(shared.keys) if shared else 0
-        text, keys = expand(body, line, "book" if book_wide else doc.section_id, known, doc.path, diagnostics,
-                            shared)
-        expanded.append((text, line))
-        # (the keys, and the numbers of the works this document cites first: its part of the list)
-        cited.append((keys, range(before + 1, len(keys.keys) + 1)))
-    return expanded, cited
 
 
 def _give_section_ids(documents: list[Document]) -> None:

@@ -25,6 +25,7 @@ from lxml import etree
 from pipeline import cache
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
+from pipeline.tree import to_html
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 CITATION = re.compile(r"\[(@[^\[\]\n]+)\]")
@@ -124,14 +125,10 @@ def _citation(inner: str, section_id: str, cited: Cited, known: set[str], path: 
 
 
 def _numbers_text(numbers: list[int]) -> str:
-    """[1, 2, 3, 5] -> "1-3,5" (GB/T 7714: consecutive numbers as a range)."""
-    runs: list[list[int]] = []
-    for number in sorted(set(numbers)):
-        if runs and number == runs[-1][-1] + 1:
-            runs[-1].append(number)
-        else:
-            runs.append([number])
-    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
+    """[1, 2, 3, 5] -> "1-3,5" (GB/T 7714: three or more consecutive numbers as a range)."""
+    from pipeline.text import number_ranges
+    return ",".join(f"{first}-{last}" if last - first >= 2 else ",".join(map(str, range(first, last + 1)))
+                    for first, last in number_ranges(numbers))
 
 
 def entry_id(section_id: str, number: int) -> str:
@@ -149,15 +146,40 @@ def style_path(name: str, manuscript: Path) -> Path:
     return bundled if bundled.parent == STYLES.resolve() else nowhere
 
 
-def bibliography_section(section_id: str, cited: Cited, bibliography: Path, style: Path, cache_dir: Path,
-                         numbers: range | None = None) -> etree._Element | None:
-    """The entries in citation order, each an <li> with its id, formatted by citeproc: all of a
-    chapter's (numbered per chapter), or `numbers` of the book's (the works a chapter cites first)."""
-    numbers = numbers if numbers is not None else range(1, len(cited.keys) + 1)
-    if not numbers:
-        return None
+def cite_documents(documents, bodies: list[tuple[str, int]], settings, root: Path, cache_dir: Path,
+                   diagnostics: Diagnostics) -> tuple[list[tuple[str, int]], list[etree._Element | None]]:
+    """Every document's body with its citations rewritten, and the list of the works it cites (or
+    cites first, numbering across the book) as a `section.bibliography` for its tree."""
+    if not settings.bibliography:
+        return bodies, [None] * len(bodies)
+    bibliography, style = root / settings.bibliography, style_path(settings.style, root)
+    try:
+        known = set(load_bibliography(bibliography))
+    except PipelineError as exc:
+        diagnostics.add("citation-bibliography", exc.what, exc.file, exc.line, exc.hint)
+        known = set()
+    book_wide = settings.numbering == "book"
+    shared = Cited() if book_wide else None
+    expanded, cited = [], []
+    for doc, (body, line) in zip(documents, bodies):
+        first = len(shared.keys) + 1 if shared else 1
+        text, keys = expand(body, line, "book" if book_wide else doc.section_id, known, doc.path, diagnostics,
+                            shared)
+        expanded.append((text, line))
+        cited.append((keys, range(first, len(keys.keys) + 1)))
+    # book-wide numbering formats the whole book's list once; a chapter's numbering, each chapter's
+    entries = format_entries(shared.keys, bibliography, style, cache_dir) if shared and shared.keys else []
+    sections = [bibliography_section("book" if book_wide else doc.section_id, numbers,
+                                     entries or format_entries(keys.keys, bibliography, style, cache_dir))
+                if numbers else None
+                for doc, (keys, numbers) in zip(documents, cited)]
+    return expanded, sections
+
+
+def bibliography_section(section_id: str, numbers: range, entries: list[str]) -> etree._Element:
+    """The works numbered `numbers` (their entries, formatted by citeproc, are entries[n - 1]),
+    each an <li> with its id."""
     from pipeline.tree import element, parse_html
-    entries = format_entries(cited.keys, bibliography, style, cache_dir)
     holder = element("section", {"class": "bibliography"})
     listing = element("ul", {"class": "bibliography-entries"})
     holder.append(listing)
@@ -188,13 +210,8 @@ def format_entries(keys: list[str], bibliography: Path, style: Path, cache_dir: 
         if "csl-entry" in (div.get("class") or "").split():
             label = next((d for d in div.iter("div") if "csl-left-margin" in (d.get("class") or "")), None)
             body = next((d for d in div.iter("div") if "csl-right-inline" in (d.get("class") or "")), None)
-            text = (_inner_html(label) + " " if label is not None else "") + (_inner_html(body) if body is not None
-                                                                            else _inner_html(div))
+            text = (to_html(label) + " " if label is not None else "") + to_html(body if body is not None else div)
             entries.append(text.strip())
     cache.write_entry(entry, json.dumps(entries, ensure_ascii=False).encode("utf-8"))
     return entries
 
-
-def _inner_html(node: etree._Element) -> str:
-    return escape(node.text or "", quote=False) + "".join(
-        etree.tostring(child, encoding="unicode", method="html") for child in node)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pikepdf
 
+from pipeline.textlayer import parse_widths
+
 # The tables WeasyPrint 70 drops from the fonts it embeds (weasyprint/pdf/fonts.py), and its flags.
 FOLDER = "font-subsets"
 SUBSET_VERSION = "1"       # bump when subset_face cuts differently
@@ -56,7 +58,8 @@ def merge_font_subsets(pdf: pikepdf.Pdf, cache_dir: Path | None = None) -> Merge
         # WeasyPrint names a font by a hash of its Pango description: one name, one face
         name = str(descriptor.get("/FontName", "")).split("+", 1)[-1]
         groups.setdefault(name, []).append(descriptor)
-        glyphs.setdefault(name, set()).update(_width_keys(descendant.get("/W")))
+        # WeasyPrint's /W lists every glyph a font shows
+        glyphs.setdefault(name, set()).update(parse_widths(descendant.get("/W")))
     merged = Merged()
     used: set[str] = set()
     for name, descriptors in groups.items():
@@ -169,22 +172,6 @@ def _identity(program: bytes) -> _Identity | None:
         return _Identity(font["name"].getDebugName(6) or "", int(font["head"].created), float(font["head"].fontRevision))
     except (TTLibError, KeyError, AssertionError, ValueError, struct.error):
         return None
-
-
-def _width_keys(widths) -> set[int]:
-    """The glyph ids a /W array gives widths for (WeasyPrint lists every glyph a font shows)."""
-    found: set[int] = set()
-    items = list(widths) if widths is not None else []
-    index = 0
-    while index + 1 < len(items):
-        first = int(items[index])
-        if isinstance(items[index + 1], pikepdf.Array):
-            found.update(range(first, first + len(items[index + 1])))
-            index += 2
-        else:
-            found.update(range(first, int(items[index + 1]) + 1))
-            index += 3
-    return found
 
 
 @lru_cache(maxsize=None)

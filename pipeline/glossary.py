@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pipeline.book import Section
 from pipeline.registry import Registry
-from pipeline.subject_index import SubjectIndex, sort_key
+from pipeline.subject_index import SubjectIndex
 from pipeline.tree import element
 from pipeline.xref import PAGE_CLASS
 
@@ -25,28 +25,20 @@ def glossary_appendix(index: SubjectIndex, registry: Registry, sections: list[Se
     by_slug = {term.slug: term for term in index.terms}
     names = {s.id: (s.label or f"《{s.title}》") for s in sections}
     order = {s.id: n for n, s in enumerate(sections)}
-    used = []
-    for entry in concepts:
-        term = by_slug.get(entry.slug)
-        if term is None or not term.occurrences:
-            continue
-        used.append((sort_key(entry.term or entry.name, entry.pinyin), entry, term))
+    used = [(entry, by_slug[entry.slug]) for entry in concepts
+            if entry.slug in by_slug and by_slug[entry.slug].occurrences]
     if not used:
         return None
-    anchors = {section.id: {} for section in sections}
-    for section in sections:
-        spans = {s.get("id"): s for s in section.body.iter("span") if s.get("id")}
-        anchors[section.id] = spans
+    anchors = {section.id: {s.get("id"): s for s in section.body.iter("span") if s.get("id")} for section in sections}
     root = element("div")
     terms = element("dl", {"class": "glossary"})
     root.append(terms)
-    for _key, entry, term in sorted(used, key=lambda item: item[0]):
+    for entry, term in sorted(used, key=lambda item: item[1].sort_key):
         ident = f"gl-{term.slug}"
         first = min(term.occurrences, key=lambda o: order.get(o.section_id, len(order)))
         head = element("dt", {"id": ident}, entry.term or entry.name)
         if entry.en:
             head.append(element("span", {"class": "glossary-en"}, entry.en))
-            head[-1].text = entry.en
         terms.append(head)
         body = element("dd")
         if entry.definition:

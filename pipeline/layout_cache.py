@@ -66,10 +66,8 @@ def fingerprint(font_files: list[Path]) -> str:
 
 
 def content_key(fingerprint_: str, *parts: str) -> str:
-    digest = hashlib.sha256(fingerprint_.encode())
-    for part in parts:
-        digest.update(b"\0" + part.encode("utf-8"))
-    return digest.hexdigest()
+    from pipeline.cache import key_of
+    return key_of(fingerprint_, *parts)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pipeline.tree import HEADING_TAGS, is_element, line_of, text_of
+from pipeline.tree import HEADING_TAGS, classes, is_element, line_of, text_of
 
 _CJK = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"      # Han, extension A, compatibility
@@ -76,10 +76,10 @@ def countable_text(root: etree._Element) -> str:
     parts: list[str] = []
 
     def visit(node):
-        classes = set((node.get("class") or "").split())
-        if node.tag in _UNCOUNTED_TAGS or _UNCOUNTED_CLASSES & classes:
+        names = classes(node)
+        if node.tag in _UNCOUNTED_TAGS or _UNCOUNTED_CLASSES & names:
             return
-        if "math" in classes:            # a formula is one word, whatever its TeX
+        if "math" in names:            # a formula is one word, whatever its TeX
             parts.append(" 𝑥 ")
             return
         if node.tag == "img" and node.get("alt"):

@@ -21,7 +21,7 @@ import textwrap
 from lxml import etree
 
 from pipeline.transforms import transform
-from pipeline.tree import element, is_element, remove_keeping_tail
+from pipeline.tree import classes, element, is_element, remove_keeping_tail
 from pipeline.typeset import WORD_JOINER  # no line break between the text and its note call
 
 NOTES_TITLE = "注释"
@@ -41,17 +41,13 @@ def patch_weasyprint_footnotes() -> None:
 
 
 
-def _classes(node) -> set[str]:
-    return set((node.get("class") or "").split())
-
-
 def take_notes(root: etree._Element) -> dict[str, etree._Element]:
     """Remove pandoc's notes list; return each note (its <li>) by id, without the back-link."""
     notes: dict[str, etree._Element] = {}
-    for section in [n for n in root.iter() if is_element(n) and "footnotes" in _classes(n)]:
+    for section in [n for n in root.iter() if is_element(n) and "footnotes" in classes(n)]:
         for item in section.iter("li"):
-            if item.get("id") and item.getparent() is not None and "footnotes" in _classes(item.getparent().getparent()):
-                for back in [a for a in item.iter("a") if "footnote-back" in _classes(a)]:
+            if item.get("id") and item.getparent() is not None and "footnotes" in classes(item.getparent().getparent()):
+                for back in [a for a in item.iter("a") if "footnote-back" in classes(a)]:
                     remove_keeping_tail(back)
                 notes[item.get("id")] = item
         remove_keeping_tail(section)
@@ -59,7 +55,7 @@ def take_notes(root: etree._Element) -> dict[str, etree._Element]:
 
 
 def _calls(root: etree._Element) -> list[etree._Element]:
-    return [a for a in root.iter("a") if "footnote-ref" in _classes(a)]
+    return [a for a in root.iter("a") if "footnote-ref" in classes(a)]
 
 
 def _number(call: etree._Element) -> str:

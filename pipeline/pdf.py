@@ -28,7 +28,7 @@ from pipeline.book import Book, Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_output, atomic_write_text
-from pipeline import textlayer
+from pipeline import cache, textlayer
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import line_of, to_html, visible_strings
 from pipeline.typeset import plain_autospace, typeset_inline, typeset_tree
@@ -562,18 +562,13 @@ def _typeset_section(root, html: str, latin_hyphenation: str, cache_dir: Path | 
     key = hashlib.sha256(_typeset_code() + b"\0" + latin_hyphenation.encode() + b"\0" + html.encode()).hexdigest()
     path = cache_dir / TYPESET_CACHE / f"{key[:40]}.html" if cache_dir else None
     _typeset_used.add(f"{key[:40]}.html")
-    if path is not None:
-        try:
-            cached = path.read_text(encoding="utf-8")
-            if cached.startswith(key + "\n"):
-                return cached[len(key) + 1:]
-        except (OSError, UnicodeDecodeError):
-            pass
+    stored = cache.read_entry(path) if path is not None else None
+    if stored is not None:
+        return stored.decode("utf-8")
     typeset_tree(root, latin_hyphenation)
     result = to_html(root)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, key + "\n" + result)
+        cache.write_entry(path, result.encode("utf-8"))
     return result
 
 

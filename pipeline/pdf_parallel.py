@@ -190,55 +190,44 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
     items = glue_articles(document.items)
     # The index prints the pages of everything before it: laid out last, once they are known.
     late = items[-1] if len(items) > 1 and items[-1].id == INDEX_ID else None
+    settings = repr(sorted(pdf_options.items()))
     units = []
     for index, item in enumerate(items[:-1] if late else items):
         last = index + 1 == len(items)
         html = item.html + ("" if last else single.sentinel_html(items[index + 1]))
-        key = layout_cache.content_key(fingerprint, document.head, html, document.tail, repr(sorted(pdf_options.items())))
+        key = layout_cache.content_key(fingerprint, document.head, html, document.tail, settings)
         units.append(_Unit(item, html, not last, key, cache.pages_of(key)))
     parts = chunks or 2 * pool.size
 
-    def lay_out_late(anchors: dict[str, int], offset: int) -> layout_cache.Entry | None:
-        """The index with its pages written in, at its place after `offset` pages."""
-        if late is None:
-            return None
-        item = single.section_print_item(book, next(s for s in book.appendices if s.id == INDEX_ID), options,
-                                         pages=anchors)
-        key = layout_cache.content_key(fingerprint, document.head, item.html, document.tail,
-                                       repr(sorted(pdf_options.items())))
+    def in_parent(name: str, html: str, item_id: str | None, key: str, offset: int, sentinel: bool):
+        """One piece laid out here (a short one, once the folios are known), unless the cache has it."""
         entry = cache.lookup(key, offset)
         if entry is None:
             with single.layout_warnings() as caught:
-                entry = _render_piece(Piece(f"items{len(units)}", document.head + item.html + document.tail,
-                                            sentinel=False, items=((item.id, key),), store=str(cache.folder)),
-                                      base_url, fetch_args, pdf_options, str(tmp / "late.pdf"), conn=None,
+                entry = _render_piece(Piece(name, html, sentinel=sentinel, items=((item_id, key),),
+                                            store=str(cache.folder)),
+                                      base_url, fetch_args, pdf_options, str(tmp / f"{name}.pdf"), conn=None,
                                       offset=offset)[0]
             entry.warnings = caught
             cache.add(entry)
         return entry
 
     def finish(anchors: dict[str, int], offset: int) -> tuple:
-        """The late item, then the front matter, whose TOC holds its page too."""
-        late_entry = lay_out_late(anchors, offset)
-        if late_entry is not None:
-            anchors = {**anchors, **{n: f for n, f in late_entry.anchors.items() if n not in anchors}}
-        return late_entry, lay_out_front(anchors), anchors
-
-    # 1. The items never laid out: their page counts are not known until they are.
-    def lay_out_front(anchors: dict[str, int]) -> layout_cache.Entry:
-        """The front matter, TOC numbers written in: laid out here, unless the cache has it."""
+        """The late item (the index, its pages written in, after `offset` pages), then the front
+        matter, whose TOC numbers (written in too) include the index's page."""
+        late_entry = None
+        if late is not None:
+            item = single.section_print_item(book, next(s for s in book.appendices if s.id == INDEX_ID), options,
+                                             pages=anchors)
+            late_entry = in_parent(f"items{len(units)}", document.head + item.html + document.tail, item.id,
+                                   layout_cache.content_key(fingerprint, document.head, item.html, document.tail,
+                                                            settings), offset, sentinel=False)
+            anchors = {**late_entry.anchors, **anchors}
         front = (single.head_html(book, options, literal_pages=True) + single.front_html(book, options, anchors)
                  + single.sentinel_html(items[0]) + document.tail)
-        key = layout_cache.content_key(fingerprint, front, repr(sorted(pdf_options.items())))
-        entry = cache.lookup(key, 0)
-        if entry is None:
-            with single.layout_warnings() as caught:
-                entry = _render_piece(Piece("front", front, sentinel=True, items=((None, key),),
-                                            store=str(cache.folder)),
-                                      base_url, fetch_args, pdf_options, str(tmp / "front.pdf"), conn=None)[0]
-            entry.warnings = caught
-            cache.add(entry)
-        return entry
+        front_entry = in_parent("front", front, None, layout_cache.content_key(fingerprint, front, settings), 0,
+                                sentinel=True)
+        return late_entry, front_entry, anchors
 
     early: dict = {}
 
@@ -260,9 +249,10 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
         advance(2, single.STAGES)
         lap("layout")
         early["anchors"] = dict(anchors)
-        early["late"], early["front"], _ = finish(anchors, offset)
+        early["finished"] = finish(anchors, offset)
         lap("front")
 
+    # 1. The items never laid out: their page counts are not known until they are.
     fresh = [n for n, unit in enumerate(units) if unit.pages is None]
     _run(_pieces(units, fresh, parts, document, tmp, cache), units, pool, tmp, cache, front_while_writing)
     # 2. Every page count is known now, and so every item's first folio: the cached items whose
@@ -287,8 +277,7 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
         if unit.entry.text_layer:
             text_layers.append(textlayer.Stats(**unit.entry.text_layer))
     if early.get("anchors") == anchors:
-        late_entry, front_entry = early["late"], early["front"]
-        anchors = {**anchors, **{n: f for n, f in (late_entry.anchors if late_entry else {}).items() if n not in anchors}}
+        late_entry, front_entry, anchors = early["finished"]
     else:
         advance(2, single.STAGES)
         lap("layout")
@@ -576,7 +565,8 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, re
                   offset: int = 0):
     """Lay out one piece; with conn, report the page count and shift the folios by the answer."""
     import weasyprint.layout as wlayout
-    from weasyprint import HTML
+
+    from pipeline.weasy import RefusedURL, render
 
     original = wlayout.make_margin_boxes
     shift = {"offset": None}
@@ -596,12 +586,10 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, re
             state = (quote_depth, counters, *rest)
         return original(context, page, state)
 
-    from pipeline.weasy import RefusedURL, SafeFetcher
-    fetcher = SafeFetcher(fetch_args[0], extra_files=fetch_args[1])
     wlayout.make_margin_boxes = margin_boxes
     try:
         with single.layout_warnings() as warnings:
-            document = HTML(string=piece.html, base_url=base_url, url_fetcher=fetcher).render()
+            document = render(piece.html, base_url, *fetch_args)
     except RefusedURL as exc:
         raise PipelineError(str(exc)) from None
     finally:

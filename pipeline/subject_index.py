@@ -25,7 +25,8 @@ from lxml import etree
 from pipeline.book import Section
 from pipeline.diagnostics import Diagnostics
 from pipeline.registry import Entry, Registry
-from pipeline.tree import CODE_TAGS, HEADING_TAGS, element, is_element, line_of, replace_slot, text_of, text_slots, visible_strings
+from pipeline.text import number_ranges as page_ranges
+from pipeline.tree import CODE_TAGS, HEADING_TAGS, classes, element, is_element, line_of, replace_slot, text_of, text_slots, visible_strings
 
 MARK_CLASS = "ix"           # an occurrence found or marked: <span class="ix" id="ix-…">
 EXPLICIT_CLASS = "idx"      # an author's mark
@@ -56,7 +57,6 @@ class Term:
 @dataclass
 class SubjectIndex:
     terms: list[Term]                               # sorted, with or without occurrences
-    mentioned: dict[str, set[str]]                  # section id -> slugs found in it
 
     def used_terms(self) -> list[Term]:
         return [term for term in self.terms if term.used]
@@ -96,7 +96,6 @@ def mark_occurrences(sections: list[Section], registry: Registry, ids, *,
     terms, by_slug = _terms(registry)
     spellings = _spellings(registry)
     pattern = _pattern(spellings)
-    mentioned: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
 
     def fresh(slug: str) -> str:
@@ -111,15 +110,12 @@ def mark_occurrences(sections: list[Section], registry: Registry, ids, *,
         return ids.fresh(ident)
 
     for section in sections:
-        found = mentioned.setdefault(section.id, set())
-
         def mark(span: etree._Element, slug: str) -> None:
             anchor = fresh(slug)
             span.set("id", anchor)
             by_slug[slug].occurrences.append(Occurrence(section.id, anchor))
-            found.add(slug.split("/")[0])
 
-        for span in [s for s in section.body.iter("span") if EXPLICIT_CLASS in _classes(s)]:
+        for span in [s for s in section.body.iter("span") if EXPLICIT_CLASS in classes(s)]:
             slug = span.get("data-key") or spellings.get(text_of(span))
             if slug not in by_slug:
                 continue            # reported by the check stage (check_mentions)
@@ -143,16 +139,14 @@ def mark_occurrences(sections: list[Section], registry: Registry, ids, *,
                     position = match.end()
                 pieces.append(text[position:])
                 replace_slot(node, slot, pieces)
-    return SubjectIndex(terms, mentioned)
+    return SubjectIndex(terms)
 
 
-def mentions(root: etree._Element, registry: Registry, *, in_headings: bool = False,
-             pattern: tuple | None = None) -> set[str]:
+def mentions(root: etree._Element, spellings: dict[str, str], compiled: re.Pattern | None,
+             in_headings: bool = False) -> set[str]:
     """The slugs (top-level) a tree mentions: its marks and its text outside code (and headings,
     unless in_headings); a note's mention counts. The tree stays as it is."""
-    spellings, compiled = pattern or (_spellings(registry), None)
-    compiled = compiled or _pattern(spellings)
-    found = {spellings.get(text_of(s)) or s.get("data-key") for s in root.iter("span") if EXPLICIT_CLASS in _classes(s)}
+    found = {spellings.get(text_of(s)) or s.get("data-key") for s in root.iter("span") if EXPLICIT_CLASS in classes(s)}
     if compiled is not None:
         skip = CODE_TAGS if in_headings else CODE_TAGS | frozenset(HEADING_TAGS)
         text = "\n".join(visible_strings(root, skip, frozenset({EXCLUDED_CLASS})))
@@ -171,13 +165,13 @@ def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnos
     compiled = _pattern(known)
     slugs = {entry.slug for entry in registry.index_entries} | {sub.slug for e in registry.index_entries for sub in e.sub}
     for doc in documents:
-        for span in (s for s in doc.tree.iter("span") if EXPLICIT_CLASS in _classes(s)):
+        for span in (s for s in doc.tree.iter("span") if EXPLICIT_CLASS in classes(s)):
             wanted = span.get("data-key") or text_of(span)
             if (span.get("data-key") or known.get(wanted)) not in slugs:
                 diagnostics.add("index-key-unknown", f"the index mark names '{wanted}', which the registry does not have.",
                                 doc.path, line_of(span),
                                 "Use a slug of manuscript/data/*.yaml ([text]{.idx key=slug}), or add the entry there.")
-        found = mentions(doc.tree, registry, in_headings=settings.in_headings, pattern=(known, compiled))
+        found = mentions(doc.tree, known, compiled, settings.in_headings)
         everywhere |= found
         for key in REGISTRY_FILES:
             values = doc.meta.get(key)
@@ -252,7 +246,7 @@ def _pattern(spellings: dict[str, str]) -> re.Pattern | None:
 def _searched_blocks(root: etree._Element, in_headings: bool, in_notes: bool):
     from pipeline.tree import prose_blocks
     # (lxml hands out one proxy per node while a reference to it lives: the list keeps them)
-    notes = [] if in_notes else [box for box in root.iter() if "footnotes" in _classes(box)]
+    notes = [] if in_notes else [box for box in root.iter() if "footnotes" in classes(box)]
     for block in list(prose_blocks(root)):
         if block.tag in HEADING_TAGS and not in_headings:
             continue
@@ -266,15 +260,10 @@ def _inside_excluded(node: etree._Element | None) -> bool:
     while node is not None and is_element(node):
         if node.tag in CODE_TAGS or node.tag == "sup":
             return True
-        classes = _classes(node)
-        if classes & {MARK_CLASS, EXPLICIT_CLASS, EXCLUDED_CLASS, "math", "footnote-ref"}:
+        if classes(node) & {MARK_CLASS, EXPLICIT_CLASS, EXCLUDED_CLASS, "math", "footnote-ref"}:
             return True
         node = node.getparent()
     return False
-
-
-def _classes(node) -> set[str]:
-    return set((node.get("class") or "").split()) if is_element(node) else set()
 
 
 def _ascii(slug: str) -> str:
@@ -348,17 +337,6 @@ def index_anchors(section: Section) -> set[str]:
     return {a.get("href")[1:] for a in section.body.iter("a") if (a.get("href") or "").startswith("#")}
 
 
-def page_ranges(pages: list[int]) -> list[tuple[int, int]]:
-    """Sorted pages as ranges: [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
-    ranges: list[tuple[int, int]] = []
-    for page in sorted(set(pages)):
-        if ranges and page == ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], page)
-        else:
-            ranges.append((page, page))
-    return ranges
-
-
 # ---------------------------------------------------------------- the writers' forms
 
 INDEX_PAGE_CLASS = "index-page"     # a page number of the printed index (a page reference)
@@ -375,7 +353,7 @@ def _register_transforms() -> None:
         if context.section.id != INDEX_ID:
             return
         for node in root.iter():
-            for name in _classes(node):
+            for name in classes(node):
                 if name in EPUB_TYPES:
                     node.set("epub:type", EPUB_TYPES[name])
 
@@ -386,7 +364,7 @@ def _register_transforms() -> None:
         layout for its page (target-counter): the numbers are right, not yet merged."""
         if context.section.id != INDEX_ID:
             return
-        for holder in [n for n in root.iter("span") if "index-locators" in _classes(n)]:
+        for holder in [n for n in root.iter("span") if "index-locators" in classes(n)]:
             anchors = list(dict.fromkeys(a.get("href")[1:] for a in holder.iter("a")))
             for child in list(holder):
                 holder.remove(child)

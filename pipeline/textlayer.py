@@ -213,7 +213,7 @@ class _Font:
             return
         descendant = obj.DescendantFonts[0]
         self.dw = float(descendant.get("/DW", 1000))
-        self.widths = _parse_widths(descendant.get("/W"))
+        self.widths = parse_widths(descendant.get("/W"))
 
     def run(self, hexa: bytes) -> tuple:
         """(CIDs, sum of their widths) of a hex glyph string of this font."""
@@ -275,7 +275,8 @@ class _Font:
         return self.objects[index]
 
 
-def _parse_widths(array) -> dict[int, float]:
+def parse_widths(array) -> dict[int, float]:
+    """Glyph id -> width of a CIDFont's /W array (both of its forms)."""
     import pikepdf
     widths: dict[int, float] = {}
     items = list(array) if array is not None else []

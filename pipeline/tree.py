@@ -65,12 +65,16 @@ def text_of(node: etree._Element) -> str:
     return " ".join("".join(visible_strings(node)).split())
 
 
+def classes(node) -> set[str]:
+    """The classes of an element (none for a comment or a processing instruction)."""
+    return set((node.get("class") or "").split()) if is_element(node) else set()
+
+
 def visible_strings(node: etree._Element, skip: frozenset[str] = frozenset(),
                     skip_classes: frozenset[str] = frozenset()) -> Iterator[str]:
     """The text of `node` and its descendants, in order, leaving out comments, `skip` elements
     and elements of a class in `skip_classes`."""
-    if is_element(node) and node.tag not in skip and not (
-            skip_classes and skip_classes & set((node.get("class") or "").split())):
+    if is_element(node) and node.tag not in skip and not (skip_classes and skip_classes & classes(node)):
         if node.text:
             yield node.text
         for child in node:

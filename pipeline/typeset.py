@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from pipeline.tree import element, parse_html, to_html
+from pipeline.tree import classes, element, parse_html, to_html
 
 # Marks that must not begin a line (clreq 3.1.7): closing brackets and quotes,
 # pause and stop marks, the iteration mark, and the ellipsis (UAX #14 class IN).
@@ -273,9 +273,10 @@ def collect_slots(root: etree._Element) -> list[Slot]:
             return                      # a comment: its text is not the book's (its tail is, via the parent)
         tag = element.tag
         # a page footnote (pipeline.notes) is text of its own, set at the foot of the page
-        own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & set((element.get("class") or "").split()))
+        names = classes(element)
+        own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & names)
         inner_block = element if own_flow else block
-        inner_editable = editable and tag not in SKIP_TAGS and not AS_WRITTEN_CLASSES & set((element.get("class") or "").split())
+        inner_editable = editable and tag not in SKIP_TAGS and not AS_WRITTEN_CLASSES & names
         inner_spaced = spaced and tag not in NO_INSERT_TAGS
         slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced))
         for child in element:
@@ -363,7 +364,7 @@ def typeset_tree(root: etree._Element, latin_lang: str = "") -> None:
         next_char[index] = upcoming.get(block, "")
         if texts[index]:
             upcoming[block] = texts[index][:1]
-        if slots[index].attr == "tail" and "citation" in (slots[index].node.get("class") or "").split():
+        if slots[index].attr == "tail" and "citation" in classes(slots[index].node):
             # a citation's number attaches to the text before it ("Sora[1]让", "专著[1]，"): no space
             upcoming[block] = WORD_JOINER
     for index, slot in enumerate(slots):
