@@ -122,12 +122,16 @@ class CheckReport:
 
 
 def document_status(document: Document) -> str:
+    return status_of(document.meta, document.kind)
+
+
+def status_of(meta: dict, kind: str) -> str:
     """The workflow status; Hugo's `draft` flag maps onto draft/final."""
-    if "status" in document.meta:
-        return str(document.meta["status"])
-    if document.kind == "article":
+    if "status" in meta:
+        return str(meta["status"])
+    if kind == "article":
         # Hugo publishes a page unless it says draft: true
-        return "draft" if document.meta.get("draft") is True else "final"
+        return "draft" if meta.get("draft") is True else "final"
     return "unknown"
 
 
@@ -141,23 +145,24 @@ def check_schema(doc: Document, settings, diagnostics: Diagnostics) -> None:
         if key not in doc.meta:
             description = known.get(key, _ANY)[1]
             diagnostics.add("meta-missing", f"the front matter has no '{key}'.", doc.path, first_line,
-                            f"Add '{key}:' with {description} (check.require in book.yaml asks for it).")
+                            f"Add '{key}:' with {description} (check.require in book.yaml asks for it).", args={"key": key})
     for key, value in doc.meta.items():
         line = doc.key_lines.get(key)
         rule = known.get(key)
         if rule is None:
             listed = [k for k in known if k not in HUGO_KEYS]
             diagnostics.add("meta-unknown-key", f"unknown front-matter key '{key}'.", doc.path, line,
-                            f"Known keys: {', '.join(listed)}.")
+                            f"Known keys: {', '.join(listed)}.", args={"key": key})
             continue
         is_valid, description = rule
         if not is_valid(value):
             diagnostics.add("meta-type", f"'{key}' is {shown(value)}, which is not {description}.", doc.path, line,
-                            f"Write {key} as {description}.")
+                            f"Write {key} as {description}.", args={"key": key, "value": shown(value)})
     statuses = settings.statuses
     if "status" in doc.meta and doc.meta["status"] not in statuses:
         diagnostics.add("status-unknown", f"unknown status {shown(doc.meta['status'])}.", doc.path,
-                        doc.key_lines.get("status"), f"Use one of: {', '.join(statuses)}.")
+                        doc.key_lines.get("status"), f"Use one of: {', '.join(statuses)}.",
+                        args={"value": shown(doc.meta["status"]), "statuses": ", ".join(statuses)})
 
 
 def check_slugs(doc: Document, registry: Registry, diagnostics: Diagnostics) -> None:
@@ -170,7 +175,7 @@ def check_slugs(doc: Document, registry: Registry, diagnostics: Diagnostics) -> 
                 guess = registry.suggest(key, slug)
                 hint = f"Did you mean '{guess}'?" if guess else f"Add it to the registry file {REGISTRY_FILES[key]}."
                 diagnostics.add("slug-unknown", f"'{slug}' in {key} is not in the registry.", doc.path,
-                                doc.key_lines.get(key), hint)
+                                doc.key_lines.get(key), hint, args={"slug": slug, "key": key})
 
 
 def check_measurement(doc: Document, m: Measurement, tolerance: float, diagnostics: Diagnostics) -> None:
@@ -183,13 +188,16 @@ def check_measurement(doc: Document, m: Measurement, tolerance: float, diagnosti
                 f"word_count declares {declared} but the text measures {m.length} ({difference:+d}, "
                 f"{difference / max(declared, 1):+.0%}; tolerance ±{tolerance:.0%}).",
                 doc.path, doc.key_lines.get("word_count"),
-                "Run 'python -m pipeline check --fix-counts' to record the measured figure.")
+                "Run 'python -m pipeline check --fix-counts' to record the measured figure.",
+                args={"declared": declared, "measured": m.length, "difference": difference,
+                      "ratio": difference / max(declared, 1), "tolerance": tolerance})
     declared_anecdotes = whole_number(doc.meta.get("anecdote_count"))
     if declared_anecdotes is not None and declared_anecdotes != len(m.anecdotes):
         diagnostics.add(
             "anecdote-count-mismatch",
             f"anecdote_count declares {declared_anecdotes} but the text has {len(m.anecdotes)} '💡 轶事' sections.",
-            doc.path, doc.key_lines.get("anecdote_count"), "Fix the count or the section headings (run --fix-counts).")
+            doc.path, doc.key_lines.get("anecdote_count"), "Fix the count or the section headings (run --fix-counts).",
+            args={"declared": declared_anecdotes, "found": len(m.anecdotes)})
     if doc.kind == "chapter":
         for block, name, code in ((m.takeaways, "本章要点 (key takeaways)", "takeaways-missing"),
                                   (m.references, "参考文献 (references)", "references-missing")):
@@ -207,7 +215,8 @@ def check_numbering(documents: list[Document], diagnostics: Diagnostics) -> None
             continue
         if number in seen:
             diagnostics.add("chapter-number-duplicate", f"chapter_number {number} is also used by {seen[number].name}.",
-                            doc.path, doc.key_lines.get("chapter_number"), "Give every chapter its own number.")
+                            doc.path, doc.key_lines.get("chapter_number"), "Give every chapter its own number.",
+                            args={"number": number, "other": seen[number].name})
         else:
             seen[number] = doc.path
 
@@ -221,7 +230,7 @@ def release_gate(report: CheckReport) -> None:
                 "release-not-final", f"'{d.title}' is {d.status}, not {final}.", d.document.path,
                 d.document.key_lines.get("status") or d.document.key_lines.get("draft"),
                 f"A release build takes only {final} documents; set status: {final} when it is, "
-                "or build without RELEASE=1.")
+                "or build without RELEASE=1.", args={"title": d.title, "status": d.status, "final": final})
 
 
 # ------------------------------------------------------------------ images
@@ -280,10 +289,10 @@ def check_images(doc: Document, config: BookConfig, diagnostics: Diagnostics) ->
         found = image_source(src, doc, config.root, config.check.max_image_pixels, config.static_dir)
         line = line_of(img) or doc.line_containing(src)
         if found.path is None:
-            diagnostics.add(found.code, found.reason + ".", doc.path, line, IMAGE_HINTS[found.code])
+            diagnostics.add(found.code, found.reason + ".", doc.path, line, IMAGE_HINTS[found.code], args={"src": src})
         if not has_description(img):
             diagnostics.add("image-no-alt", f"the image {src} has no text alternative.", doc.path, line,
-                            "Describe it: ![这张图展示了…](file.png), or give it a caption.")
+                            "Describe it: ![这张图展示了…](file.png), or give it a caption.", args={"src": src})
 
 
 # ------------------------------------------------------------------ the stage

@@ -110,7 +110,7 @@ def _citation(inner: str, section_id: str, cited: Cited, known: set[str], path: 
         key = match.group(1)
         if key not in known:
             diagnostics.add("citation-unknown", f"[@{key}] cites a key the bibliography does not have.", path, line,
-                            "Add the entry to the bibliography, or fix the key's spelling.")
+                            "Add the entry to the bibliography, or fix the key's spelling.", args={"key": key})
             numbers.append(None)
             continue
         numbers.append(cited.number(key))

@@ -208,7 +208,7 @@ def cmd_status(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     report = check_manuscript(config, diagnostics, prepare_output_folder(args.out) / "cache")
     summary = build_status(report, dt.date.today())
     if args.history:
-        summary.history = measure_history(config.root, [d.document.path for d in report.documents],
+        summary.history = measure_history(config.root, [(d.document.path, d.document.kind) for d in report.documents],
                                           args.out / "cache")
     print_table(summary, Console(width=160) if not sys.stdout.isatty() else Console())
     for path in write_status_files(summary, args.out):

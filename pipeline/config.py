@@ -141,6 +141,36 @@ class EpubSettings:
 
 
 @dataclass(frozen=True)
+class DocumentPlan:
+    """What the plan expects of one document: its length, when each status is due, who owes it."""
+    target: int | None = None
+    due: tuple[tuple[str, dt.date], ...] = ()        # (status, date), in workflow order
+    owners: tuple[tuple[str, str], ...] = ()          # (role, name): author, editor…
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """The editors' plan (book.yaml `plan:`), which the status report measures the book against."""
+    target: int | None = None                         # the whole book's length
+    chapter_target: int | None = None                 # each chapter's, unless its entry says otherwise
+    due: tuple[tuple[str, dt.date], ...] = ()
+    owners: tuple[tuple[str, str], ...] = ()
+    documents: tuple[tuple[str, DocumentPlan], ...] = ()   # by file name, as contents: lists it
+
+    @property
+    def exists(self) -> bool:
+        return self != PlanSettings()
+
+    def for_document(self, name: str, kind: str) -> DocumentPlan:
+        """The book's plan with the document's own entry laid over it."""
+        own = dict(self.documents).get(name, DocumentPlan())
+        target = own.target if own.target is not None else (self.chapter_target if kind == "chapter" else None)
+        due = {**dict(self.due), **dict(own.due)}
+        return DocumentPlan(target, tuple(sorted(due.items(), key=lambda item: item[1])),
+                            tuple({**dict(self.owners), **dict(own.owners)}.items()))
+
+
+@dataclass(frozen=True)
 class BookConfig:
     root: Path
     title: str
@@ -162,6 +192,7 @@ class BookConfig:
     diagrams: DiagramSettings = field(default_factory=DiagramSettings)
     print: PrintSettings = field(default_factory=PrintSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
+    plan: PlanSettings = field(default_factory=PlanSettings)
     static: Path | None = None      # Hugo's static/ folder, inside the manuscript
 
     @property
@@ -511,6 +542,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
                             check.str("registry", "data"), check.number("max_document_kb", 2048),
                             check.number("max_image_pixels", 40_000_000), _requirements(check)),
         static=_static_folder(context, top.str("static")),
+        plan=_plan(top.section("plan"), tuple(str(s) for s in statuses),
+                   {ref.path.name for ref in (*chapters, *(d for p in parts for d in p.documents))}),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
         index=IndexSettings(indexing.bool("in_headings", False), indexing.bool("in_notes", False)),
         citations=_citation_settings(context, citing, root),
@@ -541,6 +574,60 @@ def _parse(context: _Context, data: dict) -> BookConfig:
                           accessibility_summary=epub.str("accessibility_summary", "") or "",
                           max_image_px=int(max_image_px), jpeg_quality=int(jpeg_quality)),
     )
+
+
+def _whole(reader: "_Reader", key: str) -> int | None:
+    value = reader.raw(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        reader.fail(key, f"is {shown(value)}, which is not a length.", "Write a whole number of characters, e.g. 12000.")
+        return None
+    return value
+
+
+def _due_dates(reader: "_Reader", statuses: tuple[str, ...]) -> tuple[tuple[str, dt.date], ...]:
+    due = []
+    for status in list(reader.data):
+        value = reader.raw(status)
+        if status not in statuses:
+            reader.fail(status, "is not a status of this book's workflow.", f"Use one of: {', '.join(statuses)}.")
+            continue
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+            reader.fail(status, f"is {shown(value)}, which is not a date.", "Write the date as YYYY-MM-DD.")
+            continue
+        due.append((status, value))
+    return tuple(sorted(due, key=lambda item: statuses.index(item[0])))
+
+
+def _owners(reader: "_Reader") -> tuple[tuple[str, str], ...]:
+    owners = []
+    for role in list(reader.data):
+        name = reader.str(str(role))
+        if name:
+            owners.append((str(role), name))
+    return tuple(owners)
+
+
+def _plan(plan: "_Reader", statuses: tuple[str, ...], files: set[str]) -> PlanSettings:
+    """plan: every problem reported at once; a document entry must name a file of contents:."""
+    entries = []
+    documents = plan.section("documents")
+    for name in list(documents.data):
+        entry = documents.section(name)
+        if str(name) not in files:
+            documents.context.invalid((*documents.keypath, name), f"'plan.documents' names '{name}', which is not "
+                                      "a document of contents:.", "Use the file name as contents: lists it.",
+                                      severity="warning")
+        entries.append((str(name), DocumentPlan(_whole(entry, "target"), _due_dates(entry.section("due"), statuses),
+                                                _owners(entry.section("owners")))))
+    return PlanSettings(_whole(plan, "target"), _whole(plan, "chapter_target"),
+                        _due_dates(plan.section("due"), statuses), _owners(plan.section("owners")), tuple(entries))
 
 
 def _hyphenation_language(printing: "_Reader") -> str:

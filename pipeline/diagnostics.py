@@ -110,6 +110,9 @@ class Diagnostic:
     file: Path | None = None
     line: int | None = None
     hint: str | None = None
+    # The message's figures and names by field, so a report in the book's language can say it
+    # again from its message catalogue (pipeline/messages.py); a tuple of pairs keeps it hashable.
+    args: tuple[tuple[str, object], ...] = ()
 
     @property
     def is_error(self) -> bool:
@@ -140,14 +143,15 @@ class Diagnostics:
         self.items: list[Diagnostic] = []
 
     def add(self, code: str, message: str, file: Path | str | None = None, line: int | None = None,
-            hint: str | None = None, severity: str | None = None) -> Diagnostic:
+            hint: str | None = None, severity: str | None = None, args: dict | None = None) -> Diagnostic:
         default, draft_ok = CODES[code]
         severity = severity or default
         if self.draft and draft_ok and severity == "error":
             severity = "warning"
         if len(message) > MESSAGE_LIMIT:     # a hostile value must not become a 2 GB message
             message = message[:MESSAGE_LIMIT] + "…"
-        item = Diagnostic(severity, code, message, Path(file) if file is not None else None, line, hint)
+        item = Diagnostic(severity, code, message, Path(file) if file is not None else None, line, hint,
+                          tuple((args or {}).items()))
         self.items.append(item)
         return item
 

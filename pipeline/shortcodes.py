@@ -144,7 +144,7 @@ def _expand_line(line: str, number: int, open_pairs: list[Call], closed_names: s
         if handler is None:
             diagnostics.add("shortcode-unknown", f"the shortcode {{{{< {name} >}}}} is not one the book knows; "
                             "its content stays as text.", path, number,
-                            f"Known: {', '.join(sorted(_HANDLERS))}. Or remove it.")
+                            f"Known: {', '.join(sorted(_HANDLERS))}. Or remove it.", args={"name": name})
             if paired:
                 open_pairs.append(call)
                 pieces.append("::: {.sc-unknown}")

@@ -170,7 +170,8 @@ def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnos
             if (span.get("data-key") or known.get(wanted)) not in slugs:
                 diagnostics.add("index-key-unknown", f"the index mark names '{wanted}', which the registry does not have.",
                                 doc.path, line_of(span),
-                                "Use a slug of manuscript/data/*.yaml ([text]{.idx key=slug}), or add the entry there.")
+                                "Use a slug of manuscript/data/*.yaml ([text]{.idx key=slug}), or add the entry there.",
+                                args={"key": wanted})
         found = mentions(doc.tree, known, compiled, settings.in_headings)
         everywhere |= found
         for key in REGISTRY_FILES:
@@ -185,7 +186,8 @@ def check_mentions(documents, registry: Registry, settings, diagnostics: Diagnos
                                     f"'{slug}' in {key} is never mentioned in the text "
                                     f"(looked for: {', '.join(entry.spellings)}).", doc.path, doc.key_lines.get(key),
                                     f"Add the spelling the text uses to its 'aliases' in {REGISTRY_FILES[key]}, "
-                                    "or mark the place with [text]{.idx key=" + slug + "}.")
+                                    "or mark the place with [text]{.idx key=" + slug + "}.",
+                                    args={"slug": slug, "key": key, "spellings": ", ".join(entry.spellings)})
     for entry in registry.index_entries:
         if entry.term is not None and entry.slug not in listed and entry.slug not in everywhere:
             diagnostics.add("index-entry-unused", f"the registry entry '{entry.slug}' is in no document's front "

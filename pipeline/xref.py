@@ -241,20 +241,22 @@ def _place_author_id(index: BookIndex, entry: DocumentIds, node, written: str,
     if ident in index.reserved:
         final = index.fresh(f"{entry.section_id}-{ident}", entry)
         diagnostics.add("id-reserved", f"the id '{written}' is one the book uses for its own pages; "
-                        f"it becomes '{final}' here.", doc.path, line, "Choose another id.")
+                        f"it becomes '{final}' here.", doc.path, line, "Choose another id.",
+                        args={"id": written, "final": final})
     elif ident in entry.ids or index.owner.get(ident) is entry:
         final = index.fresh(f"{ident}-2", entry)
         first = first_place.get(ident, (doc.path, None))[1]
         diagnostics.add("id-duplicate", f"the id '{written}' is used twice in this document"
                         + (f" (first on line {first})" if first else "") + f"; the second becomes '{final}'.",
-                        doc.path, line, "Give every element its own id.")
+                        doc.path, line, "Give every element its own id.", args={"id": written, "final": final})
     elif ident in index.owner:
         final = index.fresh(f"{entry.section_id}-{ident}", entry)
         other_path, other_line = first_place[ident]
         where = display_path(other_path) + (f":{other_line}" if other_line else "")
         diagnostics.add("id-duplicate", f"the id '{written}' is also used in {where}; here it becomes "
                         f"'{final}', and links from other documents to #{written} go to {where}.",
-                        doc.path, line, "Rename one of them, or link with the file name (file.md#id).")
+                        doc.path, line, "Rename one of them, or link with the file name (file.md#id).",
+                        args={"id": written, "final": final, "other": where})
     else:
         final = ident
         index.owner[final] = entry
@@ -310,7 +312,7 @@ def link_documents(index: BookIndex, diagnostics: Diagnostics) -> None:
                 diagnostics.add("link-unresolved", f"the link '{href}' leads nowhere: {resolution.reason}.",
                                 doc.path, line_of(link) or doc.line_containing(href),
                                 "Fix the target (an id, file.md#id, /stem#id or chapter:N), "
-                                "or build with --draft to print it as plain text.")
+                                "or build with --draft to print it as plain text.", args={"href": href})
                 _as_plain_text(link)
 
 

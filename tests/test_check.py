@@ -5,8 +5,6 @@ Most runs call the CLI's main() in this process (the same code `python -m pipeli
 quarter of a second cheaper per run); the tests about what a whole run prints and how the
 process exits start the real command (conftest.run_cli).
 """
-import datetime as dt
-import json
 import logging
 import re
 import subprocess
@@ -383,52 +381,3 @@ def test_code_blocks_in_two_documents_raise_no_id_warning(mini, run):
     assert "id-duplicate" not in result.stderr
 
 
-# ------------------------------------------------------------------ status report
-
-def test_status_writes_all_formats(mini, out, run):
-    chapter = mini / "ch1.md"
-    replace_in(chapter, "word_count: 237", "word_count: 300")
-    result = run("status", mini)
-    assert result.returncode == 0, result.stderr
-    length = measured(chapter, out / "cache")
-    assert "起点：从文本到多模态" in result.stdout and "300" in result.stdout and str(length) in result.stdout
-
-    data = json.loads((out / "status.json").read_text(encoding="utf-8"))
-    assert [(r["number"], r["kind"], r["status"]) for r in data["rows"]] == \
-        [(1, "chapter", "draft"), (2, "chapter", "final"), (None, "article", "final")]
-    chapter_row = data["rows"][0]
-    assert (chapter_row["declared"], chapter_row["measured"]) == (300, length)
-    assert chapter_row["difference"] == length - 300
-    assert chapter_row["days_since_update"] == (dt.date.today() - dt.date(2025, 3, 4)).days
-    assert chapter_row["anecdotes_found"] == chapter_row["anecdotes_declared"] == 1
-    assert chapter_row["problems"] == [
-        f"warning: line {line_no(chapter, 'word_count:')}: word_count declares 300 but the text measures {length} "
-        f"({length - 300:+d}, {(length - 300) / 300:+.0%}; tolerance ±5%)."]
-    assert data["rows"][2]["declared"] is None and data["rows"][2]["problems"] == []
-    assert data["per_status"]["final"] == 2 and data["per_status"]["draft"] == 1
-    assert data["percent_final"] == round(100 * 2 / 3, 1)
-    assert (data["errors"], data["warnings"]) == (0, 1)
-
-    html = (out / "status.html").read_text(encoding="utf-8")
-    assert 'role="progressbar"' in html and "<link" not in html and "<script" not in html
-    assert f"| 1 | 起点：从文本到多模态 | draft | 300 | {length} |" in (out / "status.md").read_text(encoding="utf-8")
-
-
-def test_status_history_follows_git(mini, out, run):
-    def git(*args):
-        subprocess.run(["git", "-C", str(mini.parent), "-c", "user.name=t", "-c", "user.email=t@example.org",
-                        "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
-    git("init", "-q")
-    git("add", "mini")
-    git("commit", "-qm", "one")
-    replace_in(mini / "ch1.md", "2024年1月，全球AI竞赛进入新阶段。", "2024年1月，全球AI竞赛进入了一个新阶段。")
-    git("commit", "-qam", "two")
-    result = run("status", mini, "--history")
-    assert result.returncode == 0, result.stderr
-    history = json.loads((out / "status.json").read_text(encoding="utf-8"))["history"]
-    assert history["files"] == ["ch1.md", "ch2.md", "a1.md"]
-    points = history["points"]
-    assert len(points) == 2
-    assert points[1]["lengths"]["ch1.md"] - points[0]["lengths"]["ch1.md"] == 3     # 了一个
-    assert points[1]["lengths"]["ch2.md"] == points[0]["lengths"]["ch2.md"]
-    assert points[1]["lengths"]["ch1.md"] == measured(mini / "ch1.md", out / "cache")
