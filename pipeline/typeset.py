@@ -70,6 +70,13 @@ WORD_JOINER = "\u2060"
 # An author's own space (between Latin words, after a full stop, next to a link): set in a
 # span of normal word spacing, since the body cancels every plain U+0020 (the inserted ones).
 AUTHOR_SPACE = "\ue000"
+# Where a line may break inside a name set in camel case: DeepSeek, OpenAI, HumanEval (a soft
+# hyphen; WeasyPrint then ignores the dictionary's points in that word, which split Hu-manEval).
+SOFT_HYPHEN = "\u00ad"
+# A word of letters (not part of a path, address or version: github.com/OpenAI stays whole) with a
+# lower-case pair before an upper-case letter that starts two or more letters.
+CAMEL_WORD = re.compile(r"(?<![A-Za-z0-9_/.@:#&=?%~+\\-])[A-Za-z][A-Za-z0-9]*(?![A-Za-z0-9_/@:#&=?%~+\\]|\.\w)")
+CAMEL_BREAK = re.compile(r"(?<=[a-z]{2})(?=[A-Z][A-Za-z])")
 
 
 def is_han(ch: str) -> bool:
@@ -133,6 +140,7 @@ def insert_spaces(text: str, *, next_char: str = "", han_follows: bool | None = 
     text = re.sub(r"(?<=[\u2E80-\u9FFF])[ \n\t]+(?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%])[ \n\t]+(?=[\u2E80-\u9FFF])",
                   THIN_SPACE, text)
     text = re.sub(r"[ \n\t]+", AUTHOR_SPACE, text)
+    text = CAMEL_WORD.sub(lambda m: CAMEL_BREAK.sub(SOFT_HYPHEN, m.group(0)), text)
     out: list[str] = []
     following = text[1:] + next_char
     # clreq: a paragraph's last line never holds a single character, so at the end of a
@@ -169,13 +177,15 @@ def insert_spaces(text: str, *, next_char: str = "", han_follows: bool | None = 
 
 
 def bracket_meets_latin(before: str, after: str) -> bool:
-    """A full-width bracket's blank half next to Latin text ("Use（计算机", "）Google"): a line may
+    """A full-width mark's blank half next to Latin text ("Use（计算机", "）Google", "、Sora"): a line may
     break there (UAX #14 breaks before a wide opening bracket), and a line that must shrink may
     take in the blank half (pipeline/justify.py) where the inserted space tells it so."""
     if not (before and after):
         return False
     latin_before = is_latin(before) or before in ".,;:!?)]%"
-    return (latin_before and after in BLANK_LEFT) or (before in CLOSING_BRACKETS and (is_latin(after) or after in "(["))
+    # After a pause or stop mark as after a closing bracket ("OpenAI、Google"): a list of names has
+    # few Han gaps, and without these a short line spreads its whole deficit over the few it has.
+    return (latin_before and after in BLANK_LEFT) or (before in BLANK_RIGHT and (is_latin(after) or after in "(["))
 
 
 @dataclass(frozen=True)
@@ -402,7 +412,7 @@ def clean_text(text: str) -> str:
     Also drops one space between Han and a Latin letter or digit (the autospace,
     which PDF text extraction returns as U+0020).
     """
-    text = text.replace(THIN_SPACE, "").replace(WORD_JOINER, "").replace(GAP, "")
+    text = text.replace(THIN_SPACE, "").replace(WORD_JOINER, "").replace(GAP, "").replace(SOFT_HYPHEN, "")
     text = text.replace(AUTHOR_SPACE, " ").replace(BOUND_THIN_SPACE, "")
     text = re.sub(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])", "", text)
     return re.sub(r"(?<=[\u2E80-\u9FFF]) (?=[A-Za-z0-9(\[])|(?<=[A-Za-z0-9)\]%]) (?=[\u2E80-\u9FFF])",
