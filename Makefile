@@ -28,7 +28,7 @@ ifneq ($(VARIANT),)
 PDF_FLAGS += --variant $(VARIANT)
 endif
 
-.PHONY: all setup check status diagrams assemble epub pdf validate test bench clean distclean
+.PHONY: all setup check status diagrams assemble epub pdf validate preview test bench clean distclean
 
 # Make's own dependency tracking makes a rebuild with nothing changed a no-op: outputs depend on the
 # manuscript, the code, the styles, and the flags of the last build (rewritten only when they change).
@@ -92,6 +92,10 @@ diagrams assemble: setup
 
 validate: setup
 	$(PY) -m pipeline validate --out $(OUT)
+
+# The book as web pages on http://127.0.0.1:8000/, rebuilt on every save; PORT=0 picks a free port.
+preview: setup
+	$(PY) -m pipeline preview $(BUILD_FLAGS) $(if $(PORT),--port $(PORT))
 
 # Two workers, each taking whole test files (their fixtures build a book once per file).
 test: setup

@@ -44,3 +44,35 @@ def write_entry(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class Memo:
+    """Results of a pure step kept in memory, for a process that builds the same book again and
+    again (the preview): a document that did not change is not parsed again. Off until
+    keep_in_memory(), so a one-shot build pays nothing for it. Callers change what they get, so
+    they always get a copy, never the kept value."""
+
+    LIMIT = 256         # entries: an edited document adds one each save; a chapter's tree is ~250 KB
+
+    def __init__(self, copy):
+        self.copy = copy
+        self.entries: dict = {}
+
+    def get(self, key, make):
+        if not _keeping:
+            return make()
+        if key in self.entries:
+            self.entries[key] = self.entries.pop(key)     # most recently used goes last
+        else:
+            self.entries[key] = make()
+            while len(self.entries) > self.LIMIT:
+                del self.entries[next(iter(self.entries))]
+        return self.copy(self.entries[key])
+
+
+_keeping = False
+
+
+def keep_in_memory() -> None:
+    global _keeping
+    _keeping = True

@@ -36,6 +36,12 @@ def _build_flags(parser: argparse.ArgumentParser) -> None:
                         help="draft build: broken diagrams and remote images become visible placeholders")
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks a free one)")
+    return int(text)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +67,12 @@ def make_parser() -> argparse.ArgumentParser:
         if name in ("pdf", "all"):
             sub.add_argument("--variant", choices=("rgb", "pdfx"), help="print variant (default: book.yaml)")
             sub.add_argument("--marks", action="store_true", default=None, help="add crop marks")
+
+    preview = commands.add_parser("preview", help="serve the book as web pages on 127.0.0.1, rebuilt on every save")
+    _common(preview)
+    _build_flags(preview)
+    preview.add_argument("--port", type=_port, default=8000,
+                         help="port to listen on (default: 8000; 0 picks a free one)")
 
     validate = commands.add_parser("validate", help="run EPUBCheck and Ace on build/book.epub")
     _common(validate)
@@ -292,6 +304,15 @@ def cmd_validate(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     return validate_main(args.out / "book.epub", args.out, reporter)
 
 
+def cmd_preview(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
+    from pipeline.preview import serve
+    try:
+        serve(args.manuscript, args.out, port=args.port, release=args.release, draft=args.draft, reporter=reporter)
+    except (KeyboardInterrupt, Terminated):
+        print("preview stopped.", file=sys.stderr)     # how a server is meant to end, not a failure
+    return 0
+
+
 def cmd_init(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.scaffold import scaffold
     made = scaffold(args.folder)
@@ -305,4 +326,4 @@ def cmd_init(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
 
 
 COMMANDS = {"init": cmd_init, "check": cmd_check, "status": cmd_status, "diagrams": cmd_diagrams, "assemble": cmd_assemble,
-            "epub": cmd_epub, "pdf": cmd_pdf, "all": cmd_all, "validate": cmd_validate}
+            "epub": cmd_epub, "pdf": cmd_pdf, "all": cmd_all, "validate": cmd_validate, "preview": cmd_preview}

@@ -1,6 +1,7 @@
 """Reading manuscript files: front matter and body, with line numbers kept for messages."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
+from pipeline import cache
 from pipeline.config import BookConfig, DocRef, NoAliasLoader
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
@@ -86,7 +88,14 @@ def split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
                         hint="End the metadata block with a line holding only '---'.")
 
 
+_FRONT_MATTER = cache.Memo(copy.deepcopy)
+
+
 def parse_front_matter(front: str, path: Path) -> tuple[dict, dict[str, int]]:
+    return _FRONT_MATTER.get((front, path), lambda: _parse_front_matter(front, path))
+
+
+def _parse_front_matter(front: str, path: Path) -> tuple[dict, dict[str, int]]:
     try:
         node = yaml.compose(front, Loader=_FrontMatterLoader)
         data = yaml.load(front, Loader=_FrontMatterLoader)

@@ -13,6 +13,7 @@ Then two fixes for how Chinese authors write, which CommonMark readers get wrong
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import os
 import re
 from pathlib import Path
@@ -61,7 +62,14 @@ def markdown_tree(markdown: str, first_line: int, cache_dir: Path) -> etree._Ele
     return tree_from_html(pandoc_html(markdown, cache_dir), first_line)
 
 
+_TREES = cache.Memo(copy.deepcopy)
+
+
 def tree_from_html(html: str, first_line: int) -> etree._Element:
+    return _TREES.get((html, first_line), lambda: _tree_from_html(html, first_line))
+
+
+def _tree_from_html(html: str, first_line: int) -> etree._Element:
     root = parse_html(html)
     for node in root.iter():
         position = node.get("data-pos") if isinstance(node.tag, str) else None
