@@ -28,7 +28,7 @@ ifneq ($(VARIANT),)
 PDF_FLAGS += --variant $(VARIANT)
 endif
 
-.PHONY: all setup check status diagrams assemble epub pdf validate preview test bench clean distclean
+.PHONY: all setup check status diagrams assemble epub pdf pdf-screen validate preview test bench clean distclean
 
 # Make's own dependency tracking makes a rebuild with nothing changed a no-op: outputs depend on the
 # manuscript, the code, the styles, and the flags of the last build (rewritten only when they change).
@@ -47,6 +47,12 @@ pdf: setup $(OUT)/book.pdf
 
 $(OUT)/book.pdf: $(SOURCES) $(FLAGS_FILE)
 	$(PY) -m pipeline pdf $(BUILD_FLAGS) $(PDF_FLAGS)
+
+# The screen PDF: trim size, tagged, the cover first, coloured links (book.yaml's screen:).
+pdf-screen: setup $(OUT)/book-screen.pdf
+
+$(OUT)/book-screen.pdf: $(SOURCES) $(FLAGS_FILE)
+	$(PY) -m pipeline pdf --target screen $(BUILD_FLAGS)
 
 epub: setup $(OUT)/book.epub
 

@@ -59,14 +59,19 @@ def make_parser() -> argparse.ArgumentParser:
 
     for name, text in (("diagrams", "render every mermaid block to SVG"),
                        ("assemble", "build the book model and write build/book.html"),
-                       ("epub", "write build/book.epub"), ("pdf", "write build/book.pdf"),
-                       ("all", "write build/book.epub and build/book.pdf")):
+                       ("epub", "write build/book.epub"),
+                       ("pdf", "write build/book.pdf (--target screen: build/book-screen.pdf)"),
+                       ("all", "write build/book.epub, build/book.pdf and build/book-screen.pdf")):
         sub = commands.add_parser(name, help=text)
         _common(sub)
         _build_flags(sub)
         if name in ("pdf", "all"):
             sub.add_argument("--variant", choices=("rgb", "pdfx"), help="print variant (default: book.yaml)")
             sub.add_argument("--marks", action="store_true", default=None, help="add crop marks")
+        if name == "pdf":
+            sub.add_argument("--target", choices=("print", "screen"), default="print",
+                             help="print: trim size with bleed for the printer (book.pdf); screen: trim size, "
+                                  "tagged, cover first, coloured links, for readers (book-screen.pdf)")
 
     preview = commands.add_parser("preview", help="serve the book as web pages on 127.0.0.1, rebuilt on every save")
     _common(preview)
@@ -256,7 +261,7 @@ def cmd_assemble(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     return 0
 
 
-def _write_epub(book, args, reporter: Reporter, target: Path) -> None:
+def _write_epub(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:
     from pipeline.epub import progress_total, write_epub
     with reporter.bar("writing the EPUB", progress_total(book)) as advance:
         write_epub(book, target, cache_dir=args.out / "cache", progress=advance)
@@ -269,21 +274,32 @@ def _write_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics, target:
                        diagnostics=diagnostics, cache_dir=args.out / "cache")
 
 
+def _write_screen_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:
+    from pipeline.pdf_parallel import write_book_pdf
+    with reporter.bar("laying out the screen PDF", 3) as advance:
+        write_book_pdf(book, target, progress=advance, diagnostics=diagnostics, cache_dir=args.out / "cache",
+                       target="screen")
+
+
+# format -> (file in --out, its writer), in the order `all` writes them
+OUTPUTS = {"epub": ("book.epub", _write_epub), "pdf": ("book.pdf", _write_pdf),
+           "pdf-screen": ("book-screen.pdf", _write_screen_pdf)}
+
+
 def _build_outputs(args, reporter: Reporter, diagnostics: Diagnostics, formats: tuple[str, ...]) -> int:
     """Build, write each format into a staging folder, publish them together."""
     from pipeline.fsutil import build_lock, staged_outputs
     with build_lock(args.out):
-        if "pdf" in formats:
+        if any(name.startswith("pdf") for name in formats):
             from pipeline.pdf_parallel import prestart
             prestart()          # a layout worker starts while the manuscript is read and checked
         book = _book(args, reporter, diagnostics)
         with staged_outputs(args.out) as staging:
-            if "epub" in formats:
-                _write_epub(book, args, reporter, staging.path("book.epub"))
-            if "pdf" in formats:
-                _write_pdf(book, args, reporter, diagnostics, staging.path("book.pdf"))
+            for name in formats:
+                file_name, write = OUTPUTS[name]
+                write(book, args, reporter, diagnostics, staging.path(file_name))
     for name in formats:
-        reporter.say(f"wrote {display_path(args.out / f'book.{name}')}")
+        reporter.say(f"wrote {display_path(args.out / OUTPUTS[name][0])}")
     return 0
 
 
@@ -292,11 +308,11 @@ def cmd_epub(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
 
 
 def cmd_pdf(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
-    return _build_outputs(args, reporter, diagnostics, ("pdf",))
+    return _build_outputs(args, reporter, diagnostics, ("pdf-screen",) if args.target == "screen" else ("pdf",))
 
 
 def cmd_all(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
-    return _build_outputs(args, reporter, diagnostics, ("epub", "pdf"))
+    return _build_outputs(args, reporter, diagnostics, tuple(OUTPUTS))
 
 
 def cmd_validate(args, reporter: Reporter, diagnostics: Diagnostics) -> int:

@@ -9,6 +9,7 @@ import datetime as dt
 import difflib
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,12 +123,21 @@ class PrintSettings:
     # The language Latin words in the Chinese text are hyphenated in (pyphen's dictionaries);
     # "" leaves them whole. A long English word at a line end otherwise letter-spaces the line.
     latin_hyphenation: str = "en"
+    tagged: bool = False       # a tagged (accessible) print PDF too; the screen PDF always is
 
     def text_block_mm(self) -> tuple[float, float]:
         """Width and height of the text block: the trim less the margins."""
         width = length_mm(self.trim_width) - length_mm(self.margin_inside) - length_mm(self.margin_outside)
         height = length_mm(self.trim_height) - length_mm(self.margin_top) - length_mm(self.margin_bottom)
         return width, height
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """The screen PDF (`pdf --target screen`): the print layout at trim size, for readers."""
+    tagged: bool = True
+    link_color: str = "#1f4e8c"
+    cover: bool = True         # the EPUB's cover image as the first page
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,7 @@ class BookConfig:
     citations: CitationSettings = field(default_factory=CitationSettings)
     diagrams: DiagramSettings = field(default_factory=DiagramSettings)
     print: PrintSettings = field(default_factory=PrintSettings)
+    screen: ScreenSettings = field(default_factory=ScreenSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
     plan: PlanSettings = field(default_factory=PlanSettings)
     static: Path | None = None      # Hugo's static/ folder, inside the manuscript
@@ -569,7 +580,9 @@ def _parse(context: _Context, data: dict) -> BookConfig:
             # The documented values are on/off, which YAML 1.1 reads, unquoted, as true/false.
             parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on")),
             notes=printing.choice("notes", "footnote", ("footnote", "chapter-end")),
-            latin_hyphenation=_hyphenation_language(printing)),
+            latin_hyphenation=_hyphenation_language(printing),
+            tagged=printing.bool("tagged", False)),
+        screen=_screen_settings(top.section("screen")),
         epub=EpubSettings(cover=(root / cover) if cover else None,
                           accessibility_summary=epub.str("accessibility_summary", "") or "",
                           max_image_px=int(max_image_px), jpeg_quality=int(jpeg_quality)),
@@ -628,6 +641,14 @@ def _plan(plan: "_Reader", statuses: tuple[str, ...], files: set[str]) -> PlanSe
                                                 _owners(entry.section("owners")))))
     return PlanSettings(_whole(plan, "target"), _whole(plan, "chapter_target"),
                         _due_dates(plan.section("due"), statuses), _owners(plan.section("owners")), tuple(entries))
+
+
+def _screen_settings(screen: "_Reader") -> ScreenSettings:
+    color = screen.str("link_color", ScreenSettings.link_color)
+    if not re.fullmatch(r"#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?", color or ""):
+        screen.fail("link_color", f"is {shown(color)}, which is not a colour.", "Write it as #RRGGBB, e.g. #1f4e8c.")
+        color = ScreenSettings.link_color
+    return ScreenSettings(screen.bool("tagged", True), color, screen.bool("cover", True))
 
 
 def _hyphenation_language(printing: "_Reader") -> str:

@@ -71,17 +71,30 @@ class Options:
     # the writer has one
     space_faces: tuple = ()
     cache_dir: Path | None = None     # the build cache: typeset sections are kept there
+    target: str = "print"             # print: trim + bleed for the printer | screen: trim, for readers
+    tagged: bool = False              # a structure tree (pipeline/pdf_tags.py)
+    link_color: str | None = None     # the screen PDF's links
+    cover: bool = False               # the cover image as the first page
 
     @property
     def pdfx(self) -> bool:
         return self.variant == "pdfx"
+
+    @property
+    def screen(self) -> bool:
+        return self.target == "screen"
+
+    @property
+    def cache_suffix(self) -> str:
+        """The print and the screen layout are cached apart: a build of one keeps the other's."""
+        return "" if self.target == "print" else f"-{self.target}"
 
 
 # ---------------------------------------------------------------- public API
 
 def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
               crop_marks: bool | None = None, progress=None, diagnostics: Diagnostics | None = None,
-              cache_dir: Path | None = None, settle_index: bool = True) -> Path:
+              cache_dir: Path | None = None, settle_index: bool = True, target: str = "print") -> Path:
     """Write the print PDF atomically in one layout pass; return its path.
 
     progress, if given, is called as progress(done, total) after each of the
@@ -90,7 +103,7 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     each occurrence's page, unmerged: the benchmark's one-pass baseline).
     """
     out_path = Path(out_path).resolve()
-    options = resolve_options(book, variant, crop_marks, cache_dir)
+    options = resolve_options(book, variant, crop_marks, cache_dir, target)
     advance = progress or (lambda done, total: None)
     check_fonts(book, options)
     report_missing_glyphs(book, diagnostics)
@@ -105,7 +118,7 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
         else:
             # The index merges its pages into ranges, which needs them known: every folio is written
             # in, from the last build's (cache_dir), and laid out again until none moved.
-            pages_file = Path(cache_dir) / PAGES_CACHE if cache_dir else None
+            pages_file = Path(cache_dir) / pages_cache(options) if cache_dir else None
             known = read_pages(pages_file)
             refs = index_anchors(index)
             for _round in range(MAX_ROUNDS):
@@ -124,7 +137,8 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     advance(2, STAGES)
     with atomic_output(out_path) as temp, font_timestamps(book):
         # The text layer without the justification spaces (pipeline/textlayer.py).
-        textlayer.report(textlayer.clean_text_layer(document.write_pdf(**pdf_options(book, options)), temp),
+        textlayer.report(textlayer.clean_text_layer(document.write_pdf(**pdf_options(book, options)), temp,
+                                                    finish=lambda pdf: finish_pdf(pdf, book, options)),
                          diagnostics)
     prune_typeset_cache(options.cache_dir)
     advance(STAGES, STAGES)
@@ -133,6 +147,23 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
 
 PAGES_CACHE = "pdf-pages.json"      # every anchor's folio in the last build (build/cache/)
 MAX_ROUNDS = 3
+
+
+def pages_cache(options: Options) -> str:
+    return PAGES_CACHE.replace(".json", f"{options.cache_suffix}.json")
+
+
+def finish_pdf(pdf, book: Book, options: Options, tree=None) -> None:
+    """What the screen PDF adds to the laid-out pages (pikepdf, before saving): the cover as the
+    first page, and a structure tree whose page furniture is marked as artifacts."""
+    from pipeline import pdf_tags
+    if options.tagged and tree is None:
+        tree = pdf_tags.collect(pdf)        # WeasyPrint's own tree, laid out in one pass
+    if options.cover:
+        from pipeline.cover import cover_alt, cover_image
+        pdf_tags.add_cover(pdf, cover_image(book.config), cover_alt(book.config), tree)
+    if tree is not None:
+        pdf_tags.finish(tree)
 
 
 def report_unsettled(diagnostics: Diagnostics | None, what: str) -> None:
@@ -194,6 +225,8 @@ def font_timestamps(book: Book):
 
 def pdf_options(book: Book, options: Options) -> dict:
     result = {"pdf_variant": "pdf/x-4"} if options.pdfx else {}
+    if options.tagged:
+        result["pdf_tags"] = True
     if book.modified:
         # Reproducible builds: the same book gives the same PDF identifier.
         result["pdf_identifier"] = f"{book.config.identifier}-{book.modified.isoformat()}".encode()
@@ -307,7 +340,8 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
     printing = book.config.print
     text_width, text_height = printing.text_block_mm()
     geometry = env.get_template("geometry.css.j2").render(
-        p=printing, crop_marks=options.crop_marks and not options.pdfx, pdfx=options.pdfx, css=css_string,
+        p=printing, crop_marks=options.crop_marks and not options.pdfx and not options.screen, pdfx=options.pdfx,
+        screen=options.screen, link_color=options.link_color, css=css_string,
         running_title=css_string(plain_autospace(book.config.title)), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "",
@@ -360,15 +394,26 @@ class _PagesOrQuestion(dict):
 
 # ---------------------------------------------------------------- options, fonts, profiles
 
+TARGETS = ("print", "screen")
+
+
 def resolve_options(book: Book, variant: str | None, crop_marks: bool | None,
-                    cache_dir: Path | None = None) -> Options:
+                    cache_dir: Path | None = None, target: str = "print") -> Options:
+    """The writer's options: the print PDF's from book.yaml and the command line; the screen PDF
+    is RGB at trim size without marks, tagged and with its cover, as book.yaml's screen: says."""
+    if target == "screen":
+        screen = book.config.screen
+        return Options("rgb", False, textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font,
+                                                           cache_dir),
+                       Path(cache_dir) if cache_dir else None, "screen", screen.tagged, screen.link_color,
+                       screen.cover)
     variant = variant or book.config.print.variant
     if variant not in VARIANTS:
         raise PipelineError(f"the PDF variant {variant!r} is not one of {', '.join(VARIANTS)}.",
                             hint="Use rgb (screen and digital print) or pdfx (PDF/X-4 for offset print).")
     return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks,
                    textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir),
-                   Path(cache_dir) if cache_dir else None)
+                   Path(cache_dir) if cache_dir else None, tagged=book.config.print.tagged)
 
 
 def check_fonts(book: Book, options: Options) -> None:

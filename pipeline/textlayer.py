@@ -412,8 +412,15 @@ def _literal_bytes(raw: bytes) -> bytes:
     return bytes(out)
 
 
+# A tagged PDF's marked content as WeasyPrint writes it, an operand a line: "/Span\n<</MCID 0>>\nBDC",
+# "/Artifact\nBMC".
+_MARKED_CONTENT = re.compile(rb"(?m)^(/[^\s/\[\]<>()]+)\n(?:(<<[^\n]*>>)\n(BDC)|(BMC))$")
+
+
 def _lines(data: bytes) -> list[bytes]:
     """The stream as one instruction a line, the operator after the line's last space."""
+    if b"BDC" in data:
+        data = _MARKED_CONTENT.sub(lambda m: b" ".join(part for part in m.groups() if part), data)
     if _NOT_LAST.search(data) is None and b"\nBI" not in data and not data.startswith(b"BI"):
         return data.split(b"\n")
     out, pos, start = [], 0, None
@@ -804,10 +811,10 @@ def _emit(entries) -> tuple[bytes, set]:
     return b"\n".join(out) + b"\n", used
 
 
-def clean_text_layer(source: bytes | Path, target: Path) -> Stats:
+def clean_text_layer(source: bytes | Path, target: Path, finish=None) -> Stats:
     """Write the PDF `source` (WeasyPrint's, or the parallel writer's merge) to `target` with the
     space fonts' glyphs out of its text and its gaps folded into glyph advances; same input,
-    same bytes."""
+    same bytes. finish(pdf), if given, changes the PDF further before it is saved."""
     import pikepdf
 
     stats = Stats()
@@ -889,7 +896,10 @@ def clean_text_layer(source: bytes | Path, target: Path) -> Stats:
         shared: dict = {}
         for page, resources, content in rewritten:
             _own_fonts(pdf, page, resources, content, shared)
-        pdf.save(str(target), deterministic_id=True)
+        if finish is not None:
+            finish(pdf)
+        from pipeline.pdf_tags import object_streams
+        pdf.save(str(target), deterministic_id=True, object_stream_mode=object_streams(pdf))
     return stats
 
 
