@@ -244,10 +244,10 @@ def cmd_assemble(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     return 0
 
 
-def _write_epub(book, args, reporter: Reporter, target: Path) -> None:
+def _write_epub(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:
     from pipeline.epub import progress_total, write_epub
     with reporter.bar("writing the EPUB", progress_total(book)) as advance:
-        write_epub(book, target, cache_dir=args.out / "cache", progress=advance)
+        write_epub(book, target, cache_dir=args.out / "cache", progress=advance, diagnostics=diagnostics)
 
 
 def _write_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:
@@ -267,7 +267,7 @@ def _build_outputs(args, reporter: Reporter, diagnostics: Diagnostics, formats: 
         book = _book(args, reporter, diagnostics)
         with staged_outputs(args.out) as staging:
             if "epub" in formats:
-                _write_epub(book, args, reporter, staging.path("book.epub"))
+                _write_epub(book, args, reporter, diagnostics, staging.path("book.epub"))
             if "pdf" in formats:
                 _write_pdf(book, args, reporter, diagnostics, staging.path("book.pdf"))
     for name in formats:
