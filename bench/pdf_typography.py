@@ -19,7 +19,7 @@ page parity (the first page is a right-hand page, as WeasyPrint sets it). Lines 
 (running heads, folios) are ignored; rotated text (landscape figures) and invisible text too.
 
 Running text ("body lines") is every line whose commonest glyph size is the body size
-(print.font_size, 10.5 pt) in the serif face (print.serif_font): paragraphs, list items,
+(print.font_size, 10.5 pt) in the serif face (fonts.serif): paragraphs, list items,
 anecdote boxes, the takeaways box. Headings (sans), code (monospace), tables (9 pt), block
 quotes, captions, notes (8.5 pt) and contents entries (a dot leader) are not running text.
 The em is the body size.
@@ -161,19 +161,20 @@ class Geometry:
     serif_font: str
 
     @classmethod
-    def from_settings(cls, settings=None) -> "Geometry":
+    def from_settings(cls, settings=None, serif_font: str = "Noto Serif CJK SC") -> "Geometry":
         from pipeline.config import PrintSettings, length_mm
         settings = settings or PrintSettings()
         size = settings.font_size.strip()
         font_size = float(size[:-2]) if size.endswith("pt") else length_mm(size) * PT_PER_MM
         return cls(*(length_mm(v) * PT_PER_MM for v in (settings.margin_top, settings.margin_bottom,
                                                         settings.margin_inside, settings.margin_outside)),
-                   font_size, settings.serif_font)
+                   font_size, serif_font)
 
     @classmethod
     def from_manuscript(cls, manuscript: Path) -> "Geometry":
         from pipeline.config import load_config
-        return cls.from_settings(load_config(Path(manuscript)).print)
+        config = load_config(Path(manuscript))
+        return cls.from_settings(config.print, config.fonts.serif)
 
 
 def _font_key(name: str) -> str:

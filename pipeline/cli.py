@@ -264,7 +264,7 @@ def cmd_assemble(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
 def _write_epub(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:
     from pipeline.epub import progress_total, write_epub
     with reporter.bar("writing the EPUB", progress_total(book)) as advance:
-        write_epub(book, target, cache_dir=args.out / "cache", progress=advance)
+        write_epub(book, target, cache_dir=args.out / "cache", progress=advance, diagnostics=diagnostics)
 
 
 def _write_pdf(book, args, reporter: Reporter, diagnostics: Diagnostics, target: Path) -> None:

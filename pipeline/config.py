@@ -116,8 +116,6 @@ class PrintSettings:
     crop_marks: bool = False
     variant: str = "rgb"
     font_size: str = "10.5pt"
-    serif_font: str = "Noto Serif CJK SC"
-    sans_font: str = "Noto Sans CJK SC"
     parallel: str = "auto"     # auto | on | off: lay chapters out in several processes
     notes: str = "footnote"    # footnote (at the foot of the page) | chapter-end
     # The language Latin words in the Chinese text are hyphenated in (pyphen's dictionaries);
@@ -130,6 +128,30 @@ class PrintSettings:
         width = length_mm(self.trim_width) - length_mm(self.margin_inside) - length_mm(self.margin_outside)
         height = length_mm(self.trim_height) - length_mm(self.margin_top) - length_mm(self.margin_bottom)
         return width, height
+
+
+FONT_ROLES = ("serif", "sans", "mono", "emoji")
+
+
+@dataclass(frozen=True)
+class FontSettings:
+    """fonts: the family each role is set in. pipeline/fonts.py looks for it in the project's
+    fonts/ folders first, by the names inside the font files, then among the system's fonts."""
+    serif: str = "Noto Serif CJK SC"      # body text: regular and bold
+    sans: str = "Noto Sans CJK SC"        # headings, captions, running heads: bold (and regular if it has one)
+    mono: str = "Noto Sans Mono CJK SC"   # code
+    emoji: str = "Noto Color Emoji"
+    missing: str = "error"                # error | fallback: the role's default family, with a warning
+    lines: tuple[tuple[str, int | None], ...] = ()   # (role, line of book.yaml) for each family it names
+
+    def line(self, role: str) -> int | None:
+        return dict(self.lines).get(role)
+
+
+def project_root() -> Path:
+    """The project whose fonts/ folder a book may use: this checkout, or BOOK_PROJECT_DIR for a
+    book kept with its own fonts/ elsewhere (a publisher's repository, a test's copy)."""
+    return Path(os.environ.get("BOOK_PROJECT_DIR") or Path(__file__).resolve().parent.parent).resolve()
 
 
 @dataclass(frozen=True)
@@ -204,7 +226,9 @@ class BookConfig:
     screen: ScreenSettings = field(default_factory=ScreenSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
     plan: PlanSettings = field(default_factory=PlanSettings)
+    fonts: FontSettings = field(default_factory=FontSettings)
     static: Path | None = None      # Hugo's static/ folder, inside the manuscript
+    project: Path = field(default_factory=project_root)   # nothing outside it is read for fonts
 
     @property
     def path(self) -> Path:
@@ -558,6 +582,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
         index=IndexSettings(indexing.bool("in_headings", False), indexing.bool("in_notes", False)),
         citations=_citation_settings(context, citing, root),
+        fonts=_font_settings(context, top.section("fonts"), printing),
         diagrams=DiagramSettings(
             renderer=diagrams.choice("renderer", "local", ("local", "remote")),
             server=diagrams.str("server"), timeout=diagrams.number("timeout", 60),
@@ -575,8 +600,6 @@ def _parse(context: _Context, data: dict) -> BookConfig:
             crop_marks=printing.bool("crop_marks", False),
             variant=printing.choice("variant", "rgb", ("rgb", "pdfx")),
             font_size=printing.length("font_size", "10.5pt"),
-            serif_font=printing.str("serif_font", "Noto Serif CJK SC"),
-            sans_font=printing.str("sans_font", "Noto Sans CJK SC"),
             # The documented values are on/off, which YAML 1.1 reads, unquoted, as true/false.
             parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on")),
             notes=printing.choice("notes", "footnote", ("footnote", "chapter-end")),
@@ -649,6 +672,26 @@ def _screen_settings(screen: "_Reader") -> ScreenSettings:
         screen.fail("link_color", f"is {shown(color)}, which is not a colour.", "Write it as #RRGGBB, e.g. #1f4e8c.")
         color = ScreenSettings.link_color
     return ScreenSettings(screen.bool("tagged", True), color, screen.bool("cover", True))
+
+
+def _font_settings(context: _Context, fonts: "_Reader", printing: "_Reader") -> FontSettings:
+    """fonts: a family name per role; print.serif_font and print.sans_font are read as their old spelling."""
+    values, lines = {}, []
+    for role in FONT_ROLES:
+        family, keypath = fonts.str(role), ("fonts", role)
+        old = {"serif": "serif_font", "sans": "sans_font"}.get(role)
+        legacy = printing.str(old) if old else None
+        if legacy is not None:
+            context.invalid(("print", old), f"'print.{old}' is now 'fonts.{role}'.",
+                            f"Write it as 'fonts: {{{role}: {legacy}}}'.", severity="warning")
+            if family is None:
+                family, keypath = legacy, ("print", old)
+        if family is not None and not family.strip():
+            fonts.fail(role, "is empty.", f"Name a font family, e.g. {getattr(FontSettings, role)}.")
+        elif family is not None:
+            values[role] = family.strip()
+            lines.append((role, _line_of(context.tree, keypath)))
+    return FontSettings(**values, missing=fonts.choice("missing", "error", ("error", "fallback")), lines=tuple(lines))
 
 
 def _hyphenation_language(printing: "_Reader") -> str:

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.config import BookConfig
 from pipeline.errors import PipelineError
-from pipeline.fonts import SANS_BOLD, SERIF_REGULAR, source_path
+from pipeline.fonts import BookFonts, book_fonts, source_path
 from pipeline.resources import check_image_file, confine
 
 SIZE = (1600, 2400)              # 2:3, the ratio the big stores recommend
@@ -31,10 +31,12 @@ class CoverImage:
     file_name: str      # inside the EPUB, e.g. images/cover.png
 
 
-def cover_image(config: BookConfig) -> CoverImage:
+def cover_image(config: BookConfig, fonts: BookFonts | None = None) -> CoverImage:
+    """The configured cover, or one drawn in the book's faces (`fonts`, else found for it)."""
     if config.epub.cover is not None:
         return _configured_cover(Path(config.epub.cover), config)
-    return CoverImage(draw_cover(config.title, config.subtitle, config.authors, config.publisher),
+    fonts = fonts or book_fonts(config, ("serif", "sans"))
+    return CoverImage(draw_cover(config.title, config.subtitle, config.authors, config.publisher, fonts),
                       "image/png", "images/cover.png")
 
 
@@ -83,22 +85,23 @@ def _centered(draw, y: int, lines: list[str], font, fill, spacing: float) -> int
     return y
 
 
-def draw_cover(title: str, subtitle: str | None, authors: tuple[str, ...], publisher: str | None) -> bytes:
-    sans = str(source_path(SANS_BOLD))
-    serif = str(source_path(SERIF_REGULAR))
+def draw_cover(title: str, subtitle: str | None, authors: tuple[str, ...], publisher: str | None,
+               fonts: BookFonts) -> bytes:
+    sans_face, serif_face = fonts.embedded_face("sans", 700), fonts.embedded_face("serif", 400)
+    sans, serif = str(source_path(sans_face)), str(source_path(serif_face))
     image = Image.new("RGB", SIZE, BACKGROUND)
     draw = ImageDraw.Draw(image)
     width = SIZE[0] - 320
-    title_font = ImageFont.truetype(sans, 220, index=SANS_BOLD.index)
+    title_font = ImageFont.truetype(sans, 220, index=sans_face.index)
     y = _centered(draw, 560, _wrap(draw, title, title_font, width), title_font, INK, 1.3)
     draw.rectangle((SIZE[0] / 2 - 120, y + 40, SIZE[0] / 2 + 120, y + 52), fill=ACCENT)
     if subtitle:
-        sub_font = ImageFont.truetype(serif, 88, index=SERIF_REGULAR.index)
+        sub_font = ImageFont.truetype(serif, 88, index=serif_face.index)
         _centered(draw, y + 140, _wrap(draw, subtitle, sub_font, width), sub_font, INK, 1.4)
-    author_font = ImageFont.truetype(serif, 96, index=SERIF_REGULAR.index)
+    author_font = ImageFont.truetype(serif, 96, index=serif_face.index)
     _centered(draw, 1820, ["　".join(authors) + "　著"] if authors else [], author_font, INK, 1.4)
     if publisher:
-        pub_font = ImageFont.truetype(serif, 64, index=SERIF_REGULAR.index)
+        pub_font = ImageFont.truetype(serif, 64, index=serif_face.index)
         _centered(draw, 2180, [publisher], pub_font, ACCENT, 1.4)
     out = BytesIO()
     image.save(out, format="PNG", optimize=True)

@@ -73,6 +73,9 @@ CODES: dict[str, tuple[str, bool]] = {
     # writers
     "pdf-layout": ("warning", False),
     "pdf-glyph-missing": ("warning", False),
+    # fonts (a --draft build sets a missing family in its Noto default)
+    "font-missing": ("error", True),
+    "font-file": ("warning", False),
 }
 
 
@@ -153,6 +156,13 @@ class Diagnostics:
         item = Diagnostic(severity, code, message, Path(file) if file is not None else None, line, hint,
                           tuple((args or {}).items()))
         self.items.append(item)
+        return item
+
+    def add_once(self, code: str, message: str, **where) -> Diagnostic:
+        """add, unless the same problem is listed already (both writers check the fonts)."""
+        item = self.add(code, message, **where)
+        if self.items.count(item) > 1:
+            self.items.pop()
         return item
 
     def extend(self, items) -> None:

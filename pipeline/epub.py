@@ -22,8 +22,9 @@ from lxml import etree
 
 from pipeline.book import Book, Section, source_date_epoch
 from pipeline.cover import cover_alt, cover_image
+from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
-from pipeline.fonts import SANS_BOLD, SERIF_BOLD, SERIF_REGULAR, FontFace, subset_font
+from pipeline.fonts import BookFonts, FontFace, book_fonts, css_quoted, font_stack, subset_font
 from pipeline.epub_images import epub_image_bytes
 from pipeline.fsutil import atomic_output
 from pipeline.transforms import transform, writer_tree
@@ -36,7 +37,6 @@ STYLESHEET = Path(__file__).resolve().parent.parent / "styles" / "epub.css"
 CSS_FILE = "css/book.css"
 NAV_TITLE = "目录"
 LANDMARKS_TITLE = "导览"
-FONT_FACES = (SERIF_REGULAR, SERIF_BOLD, SANS_BOLD)
 # Elements drawn in the sans face (see styles/epub.css); only their text goes into its subset.
 SANS_XPATH = "//x:h1|//x:h2|//x:h3|//x:h4|//x:h5|//x:h6|//*[contains(concat(' ', @class, ' '), ' sans ')]"
 ZIP_EPOCH = dt.datetime(1980, 1, 1, tzinfo=dt.timezone.utc)   # the earliest date a zip entry can hold
@@ -358,16 +358,26 @@ def page_characters(pages: list[Page]) -> tuple[set[str], set[str]]:
     return every, sans
 
 
-def font_face_css(faces: tuple[FontFace, ...]) -> str:
-    rules = [f'@font-face {{\n  font-family: "{f.family}";\n  font-weight: {f.weight};\n  font-style: normal;\n'
-             f'  src: url("../fonts/{f.file_name}") format("opentype");\n}}' for f in faces]
+def font_face_css(faces: list[FontFace]) -> str:
+    rules = [f'@font-face {{\n  font-family: {css_quoted(f.family)};\n  font-weight: {f.weight};\n'
+             f'  font-style: normal;\n  src: url("../fonts/{f.file_name}") format("{_font_format(f)}");\n}}'
+             for f in faces]
     return "\n".join(rules) + "\n"
 
 
-def stylesheet(faces: tuple[FontFace, ...]) -> bytes:
+def _font_format(face: FontFace) -> str:
+    return "truetype" if face.file_name.endswith(".ttf") else "opentype"
+
+
+def stylesheet(fonts: BookFonts) -> bytes:
+    """The embedded faces, the families the text and the headings are set in, then styles/epub.css."""
     # @namespace must come before every other rule; the nav's selectors need the epub prefix
     namespace = '@namespace epub "http://www.idpf.org/2007/ops";\n'
-    return (namespace + font_face_css(faces) + "\n" + STYLESHEET.read_text(encoding="utf-8")).encode("utf-8")
+    families = (f'html {{ font-family: {font_stack([fonts.family("serif"), "Songti SC"], "serif")}; }}\n'
+                f'h1, h2, h3, h4, h5, h6, .sans {{ font-family: '
+                f'{font_stack([fonts.family("sans"), "Heiti SC"], "sans-serif")}; }}\n')
+    faces = list(dict.fromkeys(face for _role, face in fonts.embedded()))
+    return (namespace + font_face_css(faces) + families + "\n" + STYLESHEET.read_text(encoding="utf-8")).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- package
@@ -499,25 +509,28 @@ def content_pages(book: Book, layout: Layout, cover_name: str, progress=None) ->
     return pages, images
 
 
-def embedded_fonts(book: Book, pages: list[Page], cache_dir: Path) -> dict[str, bytes]:
-    """Each face subset to what it has to draw: the serif faces everything, the sans face the headings."""
+def embedded_fonts(book: Book, pages: list[Page], cache_dir: Path, fonts: BookFonts) -> dict[str, bytes]:
+    """Each face subset to what it has to draw: the serif faces everything, the sans face the headings
+    (a face that serves both, everything)."""
     every, sans = page_characters(pages)
     every |= book.characters()
-    return {face.file_name: subset_font(face, sans if face is SANS_BOLD else every, cache_dir)
-            for face in FONT_FACES}
+    wanted: dict[FontFace, set[str]] = {}
+    for role, face in fonts.embedded():
+        wanted.setdefault(face, set()).update(sans if role == "sans" else every)
+    return {face.file_name: subset_font(face, characters, cache_dir) for face, characters in wanted.items()}
 
 
 def package_files(book: Book, layout: Layout, cover, pages: list[Page], images: dict[str, str],
-                  fonts: dict[str, bytes], cache_dir: Path) -> dict[str, bytes]:
+                  fonts: dict[str, bytes], cache_dir: Path, faces: BookFonts) -> dict[str, bytes]:
     """ebooklib's package document, nav and NCX around our pages, as file name -> bytes."""
     package = describe(book)
     package.set_cover(cover.file_name, cover.data, create_page=False)
     package.add_item(epub.EpubItem(uid="css", file_name=CSS_FILE, media_type="text/css",
-                                   content=stylesheet(FONT_FACES)))
+                                   content=stylesheet(faces)))
     for name, data in fonts.items():
         # explicit media type: mimetypes guesses application/octet-stream without /etc/mime.types
         package.add_item(epub.EpubItem(uid=f"font-{Path(name).stem}", file_name=f"fonts/{name}",
-                                       media_type="font/otf", content=data))
+                                       media_type="font/ttf" if name.endswith(".ttf") else "font/otf", content=data))
     for number, (href, name) in enumerate(sorted(images.items()), 1):
         asset = book.asset_for(href)
         package.add_item(epub.EpubItem(uid=f"img{number}", file_name=name, media_type=asset.media_type,
@@ -545,24 +558,28 @@ def package_files(book: Book, layout: Layout, cover, pages: list[Page], images: 
     return writer.entries()
 
 
-def build_package(book: Book, cache_dir: Path, progress=None) -> tuple[dict[str, bytes], dict[str, int]]:
+def build_package(book: Book, cache_dir: Path, progress=None,
+                  diagnostics: Diagnostics | None = None) -> tuple[dict[str, bytes], dict[str, int]]:
     """Every file of the EPUB, in zip order, and the size of each embedded font."""
+    faces = book_fonts(book.config, ("serif", "sans"), diagnostics)
     layout = plan_layout(book)
-    cover = cover_image(book.config)
+    cover = cover_image(book.config, faces)
     pages, images = content_pages(book, layout, cover.file_name, progress)
-    fonts = embedded_fonts(book, pages, cache_dir)
+    fonts = embedded_fonts(book, pages, cache_dir, faces)
     _tick(progress, progress_total(book) - 1, progress_total(book))
-    entries = package_files(book, layout, cover, pages, images, fonts, cache_dir)
+    entries = package_files(book, layout, cover, pages, images, fonts, cache_dir, faces)
     return entries, {name: len(data) for name, data in fonts.items()}
 
 
-def write_epub(book: Book, out_path: Path, *, cache_dir: Path, progress=None) -> Path:
+def write_epub(book: Book, out_path: Path, *, cache_dir: Path, progress=None,
+               diagnostics: Diagnostics | None = None) -> Path:
     """Write the book as EPUB 3 to out_path; a failed build leaves the previous file in place.
 
-    progress, if given, is called as progress(done, total).
+    progress, if given, is called as progress(done, total). A missing font is reported to
+    `diagnostics` (pipeline.fonts.book_fonts).
     """
     out_path = Path(out_path)
-    entries, _font_sizes = build_package(book, Path(cache_dir), progress)
+    entries, _font_sizes = build_package(book, Path(cache_dir), progress, diagnostics)
     data = zip_entries(entries, build_time(book))
     with atomic_output(out_path) as tmp:
         tmp.write_bytes(data)
@@ -573,5 +590,6 @@ def write_epub(book: Book, out_path: Path, *, cache_dir: Path, progress=None) ->
 def font_sizes(book: Book, cache_dir: Path) -> dict[str, int]:
     """Each embedded font's size in bytes, for reports (cheap once write_epub filled the cache)."""
     layout = plan_layout(book)
-    pages, _ = content_pages(book, layout, cover_image(book.config).file_name)
-    return {name: len(data) for name, data in embedded_fonts(book, pages, Path(cache_dir)).items()}
+    faces = book_fonts(book.config, ("serif", "sans"))
+    pages, _ = content_pages(book, layout, cover_image(book.config, faces).file_name)
+    return {name: len(data) for name, data in embedded_fonts(book, pages, Path(cache_dir), faces).items()}

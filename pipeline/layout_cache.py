@@ -54,7 +54,8 @@ def _code_fingerprint() -> str:
 
 
 def fingerprint(font_files: list[Path]) -> str:
-    """The code's fingerprint and the font files' (a font package update changes the layout)."""
+    """The code's fingerprint and the font files' (a font package update, or a house face replaced
+    in fonts/, changes the layout)."""
     digest = hashlib.sha256(_code_fingerprint().encode())
     for path in sorted(font_files):
         try:
@@ -177,15 +178,4 @@ def _intact(path: Path, entry: Entry) -> bool:
         return hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
     except OSError:
         return False
-
-
-def font_files(*patterns: str) -> list[Path]:
-    """The files fontconfig picks for the print fonts (pipeline.fonts)."""
-    from pipeline.fonts import fontconfig_face
-    found = []
-    for pattern in patterns:
-        face = fontconfig_face(pattern)
-        if face is not None:
-            found.append(face[0])
-    return found
 

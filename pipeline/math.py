@@ -61,7 +61,6 @@ EX_TO_EM = 0.5
 # The advance MathJax gives a CJK character of \text{} (it draws them at 0.884 em; the default
 # 1 em leaves a gap after each).
 CJK_CHAR_WIDTH = 0.884
-MONO_FONT = "Noto Sans Mono CJK SC"
 STARTUP_TIMEOUT_S = 60.0     # loading MathJax takes ~0.3 s
 FORMULA_TIMEOUT_S = 30.0     # a formula takes milliseconds; this is a backstop for a hang
 MATH_CLASSES = {"inline": False, "display": True}
@@ -154,21 +153,23 @@ def render_manuscript_math(report, out_dir: Path, *, reporter) -> dict[tuple[str
                 for f in find_formulas(entry.document)]
     if not formulas:
         return {}
-    printing = report.config.print
+    fonts = report.config.fonts
     unique = len({(f.tex, f.display) for f in formulas})
     reporter.say(f"rendering {len(formulas)} formula(s), {unique} different")
     with reporter.bar("math", unique) as advance:
         return render_math(formulas, Path(out_dir) / "cache" / "math", diagnostics=report.diagnostics,
-                           serif_font=printing.serif_font, sans_font=printing.sans_font, progress=advance)
+                           serif_font=fonts.serif, sans_font=fonts.sans, mono_font=fonts.mono,
+                           progress=advance)
 
 
 def render_math(formulas: list[Formula], cache_dir: Path, *, diagnostics: Diagnostics,
                 serif_font: str = "Noto Serif CJK SC", sans_font: str = "Noto Sans CJK SC",
+                mono_font: str = "Noto Sans Mono CJK SC",
                 progress: Callable[[int, int], None] | None = None) -> dict[tuple[str, bool], RenderedMath]:
     """Render every distinct formula (cached ones are only read); each formula MathJax rejects is a
     `math-error` at every place it is written."""
     cache_dir = Path(cache_dir)
-    fonts = {"serif": serif_font, "sans-serif": sans_font, "monospace": MONO_FONT}
+    fonts = {"serif": serif_font, "sans-serif": sans_font, "monospace": mono_font}
     renderer = renderer_id()
     wanted = list(dict.fromkeys((f.tex, f.display) for f in formulas))
     keys = {item: cache_key(*item, renderer, fonts) for item in wanted}

@@ -7,6 +7,7 @@ the PDF/X-4 variant. The Book itself is never modified.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import hashlib
@@ -25,8 +26,10 @@ from lxml import etree
 from markupsafe import Markup
 
 from pipeline.book import Book, Section
+from pipeline.config import FontSettings
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
+from pipeline.fonts import BookFonts, book_fonts, collection_face, css_quoted, font_stack
 from pipeline.fsutil import atomic_output, atomic_write_text
 from pipeline import cache, textlayer
 from pipeline.transforms import transform, writer_tree
@@ -46,10 +49,11 @@ CMYK_PROFILES = (
     Path("/usr/share/color/icc/ghostscript/default_cmyk.icc"),
     Path("/usr/share/ghostscript/iccprofiles/default_cmyk.icc"),
 )
-EMOJI_FONT = "Noto Color Emoji"
 # Emoji are RGB bitmaps: PDF/X gets this text mark instead.
 EMOJI_TEXT_MARK = "※"
 EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2B55]\uFE0F?|\u200D|\uFE0F")
+# A house emoji face serves these alone: in a family list, Pango would otherwise take digits and spaces from it.
+EMOJI_RANGE = "U+1F000-1FAFF, U+2600-27BF, U+2B50, U+2B55, U+200D, U+FE0F, U+20E3"
 REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)
 VARIANTS = ("rgb", "pdfx")
 STAGES = 3
@@ -64,6 +68,26 @@ class TocEntry:
 
 
 @dataclass(frozen=True)
+class FontRule:
+    """An @font-face of a house face (pipeline/fonts.py), read from fonts/, or, for a face of a
+    collection, from its own copy in the build cache (a data: URL without one)."""
+    family: str
+    weight: int
+    path: Path | None
+    data: bytes | None = None
+    unicode_range: str = ""
+
+    @property
+    def css_family(self) -> Markup:
+        return Markup(css_quoted(self.family))
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri() if self.path is not None else "data:font/otf;base64," + \
+            base64.b64encode(self.data).decode("ascii")
+
+
+@dataclass(frozen=True)
 class Options:
     variant: str
     crop_marks: bool
@@ -71,6 +95,8 @@ class Options:
     # the writer has one
     space_faces: tuple = ()
     cache_dir: Path | None = None     # the build cache: typeset sections are kept there
+    fonts: BookFonts | None = None    # the face of each role (pipeline/fonts.py)
+    font_rules: tuple[FontRule, ...] = ()
     target: str = "print"             # print: trim + bleed for the printer | screen: trim, for readers
     tagged: bool = False              # a structure tree (pipeline/pdf_tags.py)
     link_color: str | None = None     # the screen PDF's links
@@ -103,10 +129,9 @@ def write_pdf(book: Book, out_path: Path, *, variant: str | None = None,
     each occurrence's page, unmerged: the benchmark's one-pass baseline).
     """
     out_path = Path(out_path).resolve()
-    options = resolve_options(book, variant, crop_marks, cache_dir, target)
+    options = resolve_options(book, variant, crop_marks, cache_dir, diagnostics, target)
     advance = progress or (lambda done, total: None)
-    check_fonts(book, options)
-    report_missing_glyphs(book, diagnostics)
+    report_missing_glyphs(book, options, diagnostics)
     printed = print_document(book, options)
     advance(1, STAGES)
     # The book's registered assets (e.g. diagrams in a build cache elsewhere) are allowed one by one.
@@ -345,7 +370,7 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
         running_title=css_string(plain_autospace(book.config.title)), text_width_mm=round(text_width, 2),
         text_height_mm=round(text_height, 2),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "",
-        space_faces=options.space_faces)
+        space_faces=options.space_faces, font_rules=options.font_rules, stacks=font_stacks(options.fonts))
     return str(_macros().head(book.config, book.config.language or "zh-CN",
                               book.modified.strftime("%Y-%m-%dT%H:%M:%SZ") if book.modified else None,
                               options.pdfx, Markup(geometry), Markup(PRINT_CSS.read_text(encoding="utf-8")),
@@ -398,57 +423,67 @@ TARGETS = ("print", "screen")
 
 
 def resolve_options(book: Book, variant: str | None, crop_marks: bool | None,
-                    cache_dir: Path | None = None, target: str = "print") -> Options:
-    """The writer's options: the print PDF's from book.yaml and the command line; the screen PDF
-    is RGB at trim size without marks, tagged and with its cover, as book.yaml's screen: says."""
-    if target == "screen":
-        screen = book.config.screen
-        return Options("rgb", False, textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font,
-                                                           cache_dir),
-                       Path(cache_dir) if cache_dir else None, "screen", screen.tagged, screen.link_color,
-                       screen.cover)
-    variant = variant or book.config.print.variant
+                    cache_dir: Path | None = None, diagnostics: Diagnostics | None = None,
+                    target: str = "print") -> Options:
+    """The variant, the marks and the fonts: the print PDF's from book.yaml and the command line; the
+    screen PDF is RGB at trim size without marks, tagged and with its cover, as book.yaml's screen:
+    says. A font the book is set in that cannot be found stops the build here, with the fix
+    (pipeline/fonts.py): WeasyPrint would silently set the text in another font (often the Japanese
+    variant) or draw tofu."""
+    screen = target == "screen"
+    variant = "rgb" if screen else (variant or book.config.print.variant)
     if variant not in VARIANTS:
         raise PipelineError(f"the PDF variant {variant!r} is not one of {', '.join(VARIANTS)}.",
                             hint="Use rgb (screen and digital print) or pdfx (PDF/X-4 for offset print).")
-    return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks,
-                   textlayer.space_faces(book.config.print.serif_font, book.config.print.sans_font, cache_dir),
-                   Path(cache_dir) if cache_dir else None, tagged=book.config.print.tagged)
+    fonts = book_fonts(book.config, print_roles(book, variant == "pdfx"), diagnostics)
+    common = {"space_faces": textlayer.space_faces(fonts, cache_dir),
+              "cache_dir": Path(cache_dir) if cache_dir else None, "fonts": fonts,
+              "font_rules": font_rules(fonts, cache_dir)}
+    if screen:
+        settings = book.config.screen
+        return Options("rgb", False, **common, target="screen", tagged=settings.tagged,
+                       link_color=settings.link_color, cover=settings.cover)
+    return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks, **common,
+                   tagged=book.config.print.tagged)
 
 
-def check_fonts(book: Book, options: Options) -> None:
-    """Fail early, with the fix, when a font the book is set in is not installed.
-
-    Without this WeasyPrint silently falls back to another font (often the
-    Japanese variant) or draws tofu.
-    """
-    needed = [book.config.print.serif_font, book.config.print.sans_font]
-    if not options.pdfx and any(EMOJI.search(s.title) or any(EMOJI.search(t) for t in visible_strings(s.body))
-                                for s in book.sections()):
-        needed.append(EMOJI_FONT)
-    missing = [name for name in needed if not font_installed(name)]
-    if missing:
-        raise PipelineError(f"the font{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                            f"{'are' if len(missing) > 1 else 'is'} not installed.",
-                            hint="Run `make setup`, or `apt-get install fonts-noto-cjk fonts-noto-color-emoji`.")
+def print_roles(book: Book, pdfx: bool) -> tuple[str, ...]:
+    """The roles the PDF sets text in: emoji only when the book has some (PDF/X prints a mark)."""
+    emoji = not pdfx and any(EMOJI.search(s.title) or any(EMOJI.search(t) for t in visible_strings(s.body))
+                             for s in book.sections())
+    return ("serif", "sans", "mono", "emoji") if emoji else ("serif", "sans", "mono")
 
 
-def font_installed(family: str) -> bool:
-    """Ask fontconfig for the family by its exact name (fc-match would substitute)."""
-    if shutil.which("fc-list") is None:
-        return False
-    result = subprocess.run(["fc-list", family, "family"], capture_output=True, text=True, check=False)
-    return any(family in line.split(",") for line in result.stdout.splitlines())
+def font_rules(fonts: BookFonts, cache_dir: Path | None) -> tuple[FontRule, ...]:
+    """The house faces' @font-face rules. WeasyPrint gives every face of a collection the family and
+    weight a rule declares, so a face of a TTC or OTC is declared as a file of its own."""
+    rules = []
+    for face in fonts.house():
+        path, data = (face.path, None) if face.faces_in_file == 1 else collection_face(face, cache_dir)
+        emoji = face == fonts.faces.get(("emoji", 400))
+        rules.append(FontRule(face.family, face.weight, path, data if path is None else None,
+                              EMOJI_RANGE if emoji else ""))
+    return tuple(rules)
+
+
+def font_stacks(fonts: BookFonts) -> dict[str, Markup]:
+    """Each role's CSS family list: its family, then the default (Noto) family for characters a
+    house face lacks, then a house emoji face, then the generic family. Faces found on the system
+    need no rule: fontconfig finds them by name."""
+    emoji = fonts.faces.get(("emoji", 400))
+    house_emoji = [emoji.family] if emoji is not None and emoji.house else []
+    return {role: Markup(font_stack([fonts.family(role), getattr(FontSettings, role), *house_emoji], generic))
+            for role, generic in (("serif", "serif"), ("sans", "sans-serif"), ("mono", "monospace"))}
 
 
 @functools.lru_cache(maxsize=None)
-def _family_charset(family: str) -> list[tuple[int, int]]:
-    """The code point ranges of the font fontconfig picks for a family (empty if it cannot say);
-    fontconfig's own charset, 6 ms, where reading the cmap of a Noto CJK face took 100."""
-    if shutil.which("fc-match") is None:
+def _charset(command: tuple[str, ...], stamp: tuple = ()) -> list[tuple[int, int]]:
+    """The code point ranges fontconfig lists for a face (empty if it cannot say): its own charset,
+    6 ms, where reading the cmap of a Noto CJK face took 100. `stamp` (a file's size and mtime)
+    makes a replaced file read again."""
+    if shutil.which(command[0]) is None:
         return []
-    listed = subprocess.run(["fc-match", "-f", "%{charset}", family], capture_output=True, text=True,
-                            check=False).stdout
+    listed = subprocess.run(command, capture_output=True, text=True, check=False).stdout
     ranges = []
     for part in listed.split():
         first, _, last = part.partition("-")
@@ -457,6 +492,14 @@ def _family_charset(family: str) -> list[tuple[int, int]]:
         except ValueError:
             return []
     return sorted(ranges)
+
+
+def _face_charset(face) -> list[tuple[int, int]]:
+    if face.house:      # not installed: fontconfig reads the file itself
+        stat = face.path.stat()
+        return _charset(("fc-query", "-i", str(face.index), "-f", "%{charset}", str(face.path)),
+                        (stat.st_size, stat.st_mtime_ns))
+    return _charset(("fc-match", "-f", "%{charset}", face.family))
 
 
 def _covered(ranges: list[tuple[int, int]], code: int) -> bool:
@@ -471,11 +514,11 @@ def _in_some_font(char: str) -> bool:
     return bool(found.strip())
 
 
-def report_missing_glyphs(book: Book, diagnostics: Diagnostics | None) -> None:
+def report_missing_glyphs(book: Book, options: Options, diagnostics: Diagnostics | None) -> None:
     """A character no installed font has prints as an empty box: say where it is."""
     if diagnostics is None or shutil.which("fc-list") is None:
         return
-    serif, sans = _family_charset(book.config.print.serif_font), _family_charset(book.config.print.sans_font)
+    serif, sans = _face_charset(options.fonts.face("serif", 400)), _face_charset(options.fonts.face("sans", 400))
     invisible = {"\u200d", "\ufe0f", "\u200b", "\u2060", "\ufeff"}
     missing = [c for c in sorted(book.characters()) if not c.isspace() and c not in invisible and ord(c) >= 0x20
                and not _covered(serif, ord(c)) and not _covered(sans, ord(c)) and not _in_some_font(c)]
@@ -514,9 +557,11 @@ def _profile_files(options: Options) -> tuple[Path, ...]:
 
 def readable_files(book: Book, options: Options) -> tuple[Path, ...]:
     """Files outside the manuscript folder the layout may read: the CMYK profile, the book's
-    registered assets (diagrams in the build cache), the space fonts' cached copies."""
+    registered assets (diagrams in the build cache), the space fonts' cached copies, the house
+    faces in the project's fonts/ (pipeline/fonts.py read only those inside the project)."""
     return (*_profile_files(options), *(a.path for a in book.assets),
-            *(face.path for face in options.space_faces if face.path is not None))
+            *(face.path for face in options.space_faces if face.path is not None),
+            *(rule.path for rule in options.font_rules if rule.path is not None))
 
 
 def allowed_roots(book: Book, out_path: Path) -> list[Path]:

@@ -115,15 +115,14 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
     cache_dir keeps the folios of the last build, so that page references usually settle in one round.
     """
     out_path = Path(out_path).resolve()
-    options = single.resolve_options(book, variant, crop_marks, cache_dir, target)
+    options = single.resolve_options(book, variant, crop_marks, cache_dir, diagnostics, target)
     if options.pdfx or workers < 2:
         return single.write_pdf(book, out_path, variant=variant, crop_marks=crop_marks, progress=progress,
                                 diagnostics=diagnostics, cache_dir=cache_dir, target=target)
     advance = progress or (lambda done, total: None)
     started = time.perf_counter()
     TIMINGS.clear()
-    single.check_fonts(book, options)
-    single.report_missing_glyphs(book, diagnostics)
+    single.report_missing_glyphs(book, options, diagnostics)
     pages_file = Path(cache_dir) / single.pages_cache(options) if cache_dir else None
     known = single.read_pages(pages_file)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,9 +136,7 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
         pool.arguments = (base_url, fetch_args, single.pdf_options(book, options))
         cache = layout_cache.ItemCache(Path(cache_dir) / (layout_cache.FOLDER + options.cache_suffix) if cache_dir
                                        else Path(tmp) / "items")
-        fingerprint = layout_cache.fingerprint(layout_cache.font_files(
-            book.config.print.serif_font, f"{book.config.print.serif_font}:bold", book.config.print.sans_font,
-            f"{book.config.print.sans_font}:bold"))
+        fingerprint = layout_cache.fingerprint(options.fonts.files())
         for round_number in range(1, MAX_ROUNDS + 1):
             document = single.print_document(book, options, pages=known)
             TIMINGS["html"] = round(time.perf_counter() - started, 2)

@@ -9,11 +9,12 @@ space. This module removes both, without moving a single glyph (the design "R2" 
 shared/research/text-layer.md):
 
 1. Space fonts. The justification spaces are set in a font of their own, "CJK Justify Space"
-   (and "... Sans"), cut at build time with fontTools from the very Noto CJK face the text is
-   set in, down to U+0020: same advance, same metrics, so the layout does not change. The
-   font is given to WeasyPrint in an @font-face rule (templates/pdf/geometry.css.j2) as a
-   plain copy in the build's cache folder (a data: URL without one); the cut fonts are cached
-   there (pipeline/cache.py entries) and in memory.
+   (and "... Sans"), cut at build time with fontTools from the very face the text is set in
+   (pipeline/fonts.py: a house face from fonts/, or the system's Noto CJK), down to U+0020:
+   same advance, same metrics, so the layout does not change. The font is given to WeasyPrint
+   in an @font-face rule (templates/pdf/geometry.css.j2) as a plain copy in the build's cache
+   folder (a data: URL without one); the cut fonts are cached there (pipeline/cache.py entries)
+   and in memory.
 2. Post-pass (pikepdf), on the finished PDF of the single-pass writer, and on each piece of
    the parallel writer, in its worker. In every content stream:
    - the glyphs of the space fonts are taken out;
@@ -53,7 +54,7 @@ from pathlib import Path
 
 from pipeline import cache
 from pipeline.errors import PipelineError
-from pipeline.fonts import file_digest, fontconfig_face
+from pipeline.fonts import BookFonts, file_digest
 from pipeline.fsutil import atomic_write_bytes
 
 # ---------------------------------------------------------------- the space fonts
@@ -81,16 +82,6 @@ class SpaceFace:
         if self.path is not None:
             return self.path.as_uri()
         return "data:font/otf;base64," + base64.b64encode(self.data).decode("ascii")
-
-
-@lru_cache(maxsize=None)
-def _fc_face(family: str, weight: int) -> tuple[Path, int]:
-    """The file and face index fontconfig (and so Pango) picks for a family at a weight."""
-    found = fontconfig_face(f"{family}:{WEIGHTS[weight]}")
-    if found is None:
-        raise PipelineError(f"fontconfig finds no file for the font {family}.",
-                            hint="Install fontconfig and fonts-noto-cjk (`make setup`).")
-    return found
 
 
 def cut_space_font(path: Path, index: int, family: str, weight: int) -> bytes:
@@ -132,13 +123,14 @@ def cut_space_font(path: Path, index: int, family: str, weight: int) -> bytes:
 _MEMO: dict[tuple, bytes] = {}
 
 
-def space_faces(serif_family: str, sans_family: str, cache_dir: Path | None = None) -> tuple[SpaceFace, ...]:
-    """The four space faces (serif and sans, regular and bold) for a book set in these
-    families. Cut once per process and cached in cache_dir/fonts (verified entries)."""
+def space_faces(fonts: BookFonts, cache_dir: Path | None = None) -> tuple[SpaceFace, ...]:
+    """The four space faces (serif and sans, regular and bold), each cut from the face Pango sets
+    that text in. Cut once per process and cached in cache_dir/fonts (verified entries)."""
     faces = []
-    for family, source_family in ((JUSTIFY_FAMILY, serif_family), (JUSTIFY_FAMILY_SANS, sans_family)):
+    for family, role in ((JUSTIFY_FAMILY, "serif"), (JUSTIFY_FAMILY_SANS, "sans")):
         for weight in WEIGHTS:
-            path, index = _fc_face(source_family, weight)
+            source = fonts.face(role, weight)
+            path, index = source.path, source.index
             stat = path.stat()
             key = cache.key_of(SPACE_FONT_VERSION, file_digest(path, stat.st_size, stat.st_mtime_ns), str(index),
                                family, str(weight))

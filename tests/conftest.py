@@ -51,9 +51,12 @@ def justified_paragraph_html(cache: Path, source: str, *, page: str, paragraph_c
     """A page with one paragraph set the way the print PDF sets Chinese (pipeline/typeset.py's
     inserted spaces, cancelled by word-spacing and set in the space fonts of pipeline/textlayer.py)."""
     from pipeline import textlayer
+    from pipeline.fonts import BookFonts, system_face
     from pipeline.typeset import typeset_html
     serif = "Noto Serif CJK SC"
-    faces = textlayer.space_faces(serif, "Noto Sans CJK SC", cache)
+    faces = textlayer.space_faces(BookFonts({(role, weight): system_face(family, weight) for weight in (400, 700)
+                                             for role, family in (("serif", serif), ("sans", "Noto Sans CJK SC"))}),
+                                  cache)
     font_faces = "".join(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
                          f'src: url("{face.url}"); }}' for face in faces)
     return f"""<html lang="zh-CN"><head><style>{font_faces}

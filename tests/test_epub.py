@@ -365,7 +365,8 @@ def test_stylesheet_declares_every_embedded_font(files):
     css = files["EPUB/css/book.css"].decode("utf-8")
     assert css.startswith("@namespace epub")
     fonts = [n for n in files if n.startswith("EPUB/fonts/")]
-    assert sorted(posixpath.basename(n) for n in fonts) == sorted(f.file_name for f in epub_writer.FONT_FACES)
+    assert sorted(posixpath.basename(n) for n in fonts) == sorted(f.file_name for f in (SERIF_REGULAR, SERIF_BOLD,
+                                                                                          SANS_BOLD))
     for name in fonts:
         assert f'url("../fonts/{posixpath.basename(name)}")' in css
 

@@ -194,7 +194,7 @@ def test_truncated_font_subset_cache_is_rebuilt(tmp_path, good_build):
 def test_a_failed_all_replaces_neither_output(tmp_path, good_build):
     out = previous(good_build, tmp_path)
     book = copy_book("mini", tmp_path)
-    append(book / "book.yaml", "print:\n  serif_font: No Such Font CJK\n")   # the PDF fails after the EPUB is done
+    append(book / "book.yaml", "fonts:\n  mono: No Such Font CJK\n")   # the PDF fails after the EPUB (no code font) is done
     result = run_cli("all", "--manuscript", str(book), "--out", str(out))
     assert_message(result, 1, "No Such Font CJK", "not installed")
     assert same_outputs(out, good_build)
