@@ -369,14 +369,15 @@ def _font_format(face: FontFace) -> str:
     return "truetype" if face.file_name.endswith(".ttf") else "opentype"
 
 
-def stylesheet(fonts: BookFonts) -> bytes:
-    """The embedded faces, the families the text and the headings are set in, then styles/epub.css."""
+def stylesheet(fonts: BookFonts, embed: bool = True) -> bytes:
+    """The embedded faces (unless not `embed`: the preview shows installed fonts rather than cut
+    subsets), the families the text and the headings are set in, then styles/epub.css."""
     # @namespace must come before every other rule; the nav's selectors need the epub prefix
     namespace = '@namespace epub "http://www.idpf.org/2007/ops";\n'
     families = (f'html {{ font-family: {font_stack([fonts.family("serif"), "Songti SC"], "serif")}; }}\n'
                 f'h1, h2, h3, h4, h5, h6, .sans {{ font-family: '
                 f'{font_stack([fonts.family("sans"), "Heiti SC"], "sans-serif")}; }}\n')
-    faces = list(dict.fromkeys(face for _role, face in fonts.embedded()))
+    faces = list(dict.fromkeys(face for _role, face in fonts.embedded())) if embed else []
     return (namespace + font_face_css(faces) + families + "\n" + STYLESHEET.read_text(encoding="utf-8")).encode("utf-8")
 
 

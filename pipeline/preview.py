@@ -30,6 +30,7 @@ from pipeline import cache, epub
 from pipeline.book import Book, Part, Section
 from pipeline.diagnostics import Diagnostic, Diagnostics
 from pipeline.errors import BuildStopped, PipelineError
+from pipeline.fonts import book_fonts
 from pipeline.progress import Reporter
 
 HOST = "127.0.0.1"
@@ -302,8 +303,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in ("/", "/index.html"):
             return self.send(self.preview.page(""), XHTML)
         if path == "/" + epub.CSS_FILE:
-            # no @font-face: subsetting takes seconds, and the families are the installed Noto fonts
-            return self.send(epub.stylesheet(()), "text/css; charset=utf-8")
+            # no @font-face: subsetting takes seconds; the book's families are named, as installed
+            css = (epub.stylesheet(book_fonts(snapshot.book.config, ("serif", "sans")), embed=False)
+                   if snapshot.book else epub.STYLESHEET.read_bytes())
+            return self.send(css, "text/css; charset=utf-8")
         if path.startswith("/text/"):
             return self.send(self.preview.page(path[1:]), XHTML)
         if path[1:] in snapshot.images:

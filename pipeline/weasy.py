@@ -4,8 +4,8 @@ WeasyPrint takes half a second to import (Pango, HarfBuzz, fontconfig through cf
 whose layout comes from the cache (pipeline/layout_cache.py) never needs it in the parent
 process, nor does an EPUB build: pipeline/pdf.py builds the print HTML without it and imports
 this module only to lay a document out. Importing it applies the project's fixes to WeasyPrint
-(pipeline/justify.py: clreq line adjustment; pipeline/notes.py: lost footnotes), so every
-process that lays pages out has them.
+(pipeline/justify.py: clreq line adjustment; pipeline/notes.py: lost footnotes; the languages of
+a tagged PDF's parts), so every process that lays pages out has them.
 """
 from __future__ import annotations
 
@@ -19,6 +19,34 @@ from pipeline import justify, notes  # noqa: F401  (justify patches WeasyPrint w
 from pipeline.resources import confine
 
 notes.patch_weasyprint_footnotes()
+
+
+def _tag_languages() -> None:
+    """A tagged PDF says the language of each part in another one (PDF/UA 7.2): WeasyPrint writes
+    only the document's, so an element whose HTML has a lang attribute (a Latin run the typesetter
+    marked, an author's [text]{lang=en}) gets its /Lang here. Each box's own structure element is
+    the one _build_box_tree yields for it; its recursion goes through the module's name, so
+    every box passes this wrapper."""
+    import pydyf
+    from weasyprint.pdf import tags
+
+    build = tags._build_box_tree
+    if getattr(build, "with_languages", False):
+        return
+
+    def with_languages(box, parent, pdf, page_number, nums, annotations, tag_list):
+        elements = list(build(box, parent, pdf, page_number, nums, annotations, tag_list))
+        element = getattr(box, "element", None)
+        language = element.get("lang") if element is not None and hasattr(element, "get") else None
+        if language and len(elements) == 1 and getattr(box, "element_tag", None) not in ("html", "body"):
+            elements[0]["Lang"] = pydyf.String(language)
+        yield from elements
+
+    with_languages.with_languages = True
+    tags._build_box_tree = with_languages
+
+
+_tag_languages()
 
 
 class RefusedURL(FatalURLFetchingError):
