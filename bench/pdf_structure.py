@@ -119,7 +119,8 @@ def check(path: Path, show_page: int | None = None) -> Findings:
             linked.update(links)
             if shown_page and (any(p == shown_page for p, _ in mcids) or (page is not None and page.objgen == shown_page)):
                 alt = f'  Alt="{element.Alt}"' if "/Alt" in element else ""
-                print(f"{'  ' * depth}{kind}{alt}  MCIDs {[m for p, m in mcids if p == shown_page]}")
+                lang = f"  Lang={element.Lang}" if "/Lang" in element else ""
+                print(f"{'  ' * depth}{kind}{alt}{lang}  MCIDs {[m for p, m in mcids if p == shown_page]}")
         for page in pdf.pages:
             present, unmarked, artifacts = page_marks(page)
             found.unmarked_painting += unmarked

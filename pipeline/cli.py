@@ -289,6 +289,7 @@ OUTPUTS = {"epub": ("book.epub", _write_epub), "pdf": ("book.pdf", _write_pdf),
 def _build_outputs(args, reporter: Reporter, diagnostics: Diagnostics, formats: tuple[str, ...]) -> int:
     """Build, write each format into a staging folder, publish them together."""
     from pipeline.fsutil import build_lock, staged_outputs
+    from pipeline.processes import return_memory
     with build_lock(args.out):
         if any(name.startswith("pdf") for name in formats):
             from pipeline.pdf_parallel import prestart
@@ -296,6 +297,7 @@ def _build_outputs(args, reporter: Reporter, diagnostics: Diagnostics, formats: 
         book = _book(args, reporter, diagnostics)
         with staged_outputs(args.out) as staging:
             for name in formats:
+                return_memory()       # before a writer starts its workers
                 file_name, write = OUTPUTS[name]
                 write(book, args, reporter, diagnostics, staging.path(file_name))
     for name in formats:

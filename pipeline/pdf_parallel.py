@@ -58,6 +58,7 @@ from pipeline.book import Book
 from pipeline.errors import PipelineError
 from pipeline.subject_index import INDEX_ID
 from pipeline.fsutil import atomic_output
+from pipeline.processes import return_memory
 from pipeline.tree import visible_strings
 
 CHUNK_SCHEME = "x-chunk:"
@@ -196,7 +197,8 @@ def _lay_out(book: Book, options, document, tmp: Path, pool: "_Pool", chunks: in
         html = item.html + ("" if last else single.sentinel_html(items[index + 1]))
         key = layout_cache.content_key(fingerprint, document.head, html, document.tail, settings)
         units.append(_Unit(item, html, not last, key, cache.pages_of(key)))
-    parts = chunks or 2 * pool.size
+    # A tagged piece takes a third more memory to write (its structure tree): smaller pieces.
+    parts = chunks or (3 if options.tagged else 2) * pool.size
 
     def in_parent(name: str, html: str, item_id: str | None, key: str, offset: int, sentinel: bool):
         """One piece laid out here (a short one, once the folios are known), unless the cache has it."""
@@ -548,6 +550,7 @@ def _worker(conn):
             piece, out, (base_url, fetch_args, pdf_options), retire_mb = task
             try:
                 _render_piece(piece, base_url, fetch_args, pdf_options, out, conn, retire_mb)
+                return_memory()     # while it waits, an idle worker holds only what it needs
             except PipelineError as error:
                 conn.send(("error", str(error)))
             except BaseException as error:   # noqa: BLE001 - reported to the parent as a message

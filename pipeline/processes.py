@@ -1,4 +1,5 @@
-"""The node helpers that drive Chromium (diagrams, math): reading their output, ending them."""
+"""Child processes: the node helpers that drive Chromium (diagrams, math), reading their output and
+ending them; and what a process gives back to the system between stages."""
 from __future__ import annotations
 
 import contextlib
@@ -56,3 +57,17 @@ def descendants(root: int) -> list[int]:
             found.append(child)
             queue_.append(child)
     return found
+
+
+def return_memory() -> None:
+    """Give the heap a stage freed back to the system. The benchmarks count a build's memory as
+    the peak of its whole process tree, and glibc keeps freed heap in the process: the EPUB's font
+    subsetting left 400 MB in the parent, a layout worker that has written its piece 300 MB, all
+    counted again while the next stage's processes run."""
+    import ctypes
+    import gc
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass       # not glibc: the memory stays with the process, as before
