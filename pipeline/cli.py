@@ -296,8 +296,9 @@ def _build_outputs(args, reporter: Reporter, diagnostics: Diagnostics, formats: 
             prestart()          # a layout worker starts while the manuscript is read and checked
         book = _book(args, reporter, diagnostics)
         with staged_outputs(args.out) as staging:
-            for name in formats:
-                return_memory()       # before a writer starts its workers
+            for number, name in enumerate(formats):
+                if number:
+                    return_memory()       # what the last writer freed, before this one starts its workers
                 file_name, write = OUTPUTS[name]
                 write(book, args, reporter, diagnostics, staging.path(file_name))
     for name in formats:
