@@ -2,7 +2,8 @@
 
 Documents with a `chapter_number` become chapters (ordered by it); the others (Hugo pages,
 profiles) become the articles of one part, ordered by Hugo's `weight`, then by date, then by
-file name. The file says what to fill in; an existing book.yaml is never overwritten.
+file name. A Hugo site's `static/` folder is where its root-relative paths (/images/x.png)
+start. The file says what to fill in; an existing book.yaml is never overwritten.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pipeline.documents import decode, parse_front_matter, split_front_matter
 from pipeline.errors import PipelineError
 
 SUFFIXES = (".md", ".markdown", ".txt")
+HUGO_STATIC = "static"      # served as the site's root: its files are assets, not documents
 
 
 @dataclass
@@ -40,7 +42,8 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
     result = Scaffold(target)
     chapters, articles = [], []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
-                       and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)):
+                       and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+                       and p.relative_to(folder).parts[0] != HUGO_STATIC):
         name = path.relative_to(folder).as_posix()
         try:
             front, _body, _line = split_front_matter(decode(path.read_bytes(), path), path)
@@ -73,6 +76,8 @@ def _book_yaml(folder: Path, result: Scaffold, today: dt.date) -> str:
     contents["appendices"] = ["takeaways", "references"]
     top = {"title": folder.resolve().name, "authors": ["（作者）"], "language": "zh-CN",
            "identifier": f"urn:uuid:{uuid.uuid4()}", "date": today.isoformat(), "contents": contents}
+    if (folder / HUGO_STATIC).is_dir():
+        top["static"] = HUGO_STATIC
     header = ("# Written by `python -m pipeline init`. Fill in the title and the authors; check the order of\n"
               "# the documents; every other setting has a default (see the bundled manuscript/book.yaml).\n")
     return header + yaml.safe_dump(top, allow_unicode=True, sort_keys=False, width=100)

@@ -1,7 +1,7 @@
 """`python -m pipeline init DIR` (pipeline/scaffold.py): a first book.yaml for a folder of Markdown."""
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import copy_book, run_cli
 from pipeline.config import load_config
 from pipeline.diagnostics import Diagnostics
 
@@ -38,3 +38,19 @@ def test_a_folder_without_book_yaml_points_at_init(tmp_path):
     assert result.returncode == 1
     assert f"python -m pipeline init {tmp_path}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_init_on_a_hugo_site_finds_its_static_folder_and_the_book_builds(tmp_path):
+    site = copy_book("hugo", tmp_path)
+    (site / "book.yaml").unlink()
+    (site / "static" / "notes.md").write_text("---\ntitle: 不是文章\n---\n正文。\n", encoding="utf-8")
+    result = run_cli("init", str(site))
+    assert result.returncode == 0, result.stderr
+    assert "0 chapter(s), 2 article(s)" in result.stderr
+    config = load_config(site, Diagnostics())
+    assert config.static == (site / "static").resolve()
+    assert sorted(d.path.name for d in config.parts[0].documents) == ["guide.md", "intro.md"]
+    # /images/shapes.png is found under static/, and the whole book builds
+    built = run_cli("all", "--manuscript", str(site), "--out", str(tmp_path / "out"))
+    assert built.returncode == 0, built.stderr
+    assert all((tmp_path / "out" / name).is_file() for name in ("book.epub", "book.pdf", "book-screen.pdf"))
