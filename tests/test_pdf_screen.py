@@ -125,3 +125,16 @@ def test_all_writes_three_outputs_readable_by_others(tmp_path):
         assert f"wrote {path}" in result.stderr
     info = subprocess.run(["pdfinfo", str(out / "book-screen.pdf")], capture_output=True, text=True).stdout
     assert re.search(r"Tagged:\s+yes", info) and "481.89 x 680.31" in info
+
+
+def test_print_tagged_tags_the_print_pdf_and_keeps_its_bleed(built, tmp_path):
+    import dataclasses
+    book, paths = built
+    config = dataclasses.replace(book.config, print=dataclasses.replace(book.config.print, tagged=True))
+    tagged = write_pdf(dataclasses.replace(book, config=config), tmp_path / "tagged-print.pdf",
+                       cache_dir=tmp_path / "cache")
+    found = pdf_structure.check(tagged)
+    assert found.problems == 0 and found.elements["/P"] > 0, found
+    with pikepdf.open(tagged) as pdf:
+        assert float(pdf.pages[0].MediaBox[2]) > float(pdf.pages[0].TrimBox[2]) + 1     # still the print PDF
+    assert page_texts(tagged) == page_texts(paths["print"])                            # no cover, same pages
