@@ -46,8 +46,8 @@ NODE_SCRIPT = PROJECT_ROOT / "tools" / "render_mermaid.mjs"
 CONFIG_FILE = PROJECT_ROOT / "styles" / "mermaid-config.json"
 MERMAID_DIR = PROJECT_ROOT / "node_modules" / "mermaid"
 # Bump when the SVG post-processing (or what the renderer does to mermaid's SVG) changes, so
-# old cache entries are not reused. 3: HTML labels converted to SVG text.
-POSTPROCESS_VERSION = "3"
+# old cache entries are not reused. 3: HTML labels converted to SVG text. 4: Han/Latin spacing in labels.
+POSTPROCESS_VERSION = "4"
 LAYOUTS = ("auto", "scale", "landscape", "transpose")
 # The headless shell first: it lacks the full browser's sign-in and model-download services,
 # whose start-up leaves a UDP route probe to a public address even with every flag set.
@@ -706,6 +706,7 @@ def make_print_safe(svg: str, id_prefix: str, width: float, height: float) -> st
     root = etree.fromstring(svg.encode("utf-8"), etree.XMLParser(huge_tree=True, remove_blank_text=False))
     remove_empty_tspans(root)
     remove_today_markers(root)
+    space_han_latin(root)
     prefix_ids(root, id_prefix)
     put_texts_on_own_lines(root)
     root.set("width", _number(width))
@@ -755,6 +756,31 @@ def _remove_keeping_tail(element: etree._Element) -> None:
         else:
             parent.text = (parent.text or "") + tail
     parent.remove(element)
+
+
+LABEL_SPACE = "\u2009"      # a fifth of an em: the label's box, measured without it, has room
+
+
+def space_han_latin(root: etree._Element) -> None:
+    """clreq's space between Han and Latin letters or digits in every label ("第 3 轮"): the body
+    gets it from the typesetter and the EPUB from the reading system, but a diagram's text is
+    drawn as mermaid wrote it, in both outputs."""
+    from pipeline.typeset import needs_autospace
+
+    def spaced(text: str | None) -> str | None:
+        if not text:
+            return text
+        out = [text[0]]
+        for before, after in zip(text, text[1:]):
+            if needs_autospace(before, after):
+                out.append(LABEL_SPACE)
+            out.append(after)
+        return "".join(out)
+
+    for node in root.iter(f"{{{SVG_NS}}}text", f"{{{SVG_NS}}}tspan"):
+        node.text = spaced(node.text)
+        if node.tag == f"{{{SVG_NS}}}tspan":
+            node.tail = spaced(node.tail)
 
 
 def put_texts_on_own_lines(root: etree._Element) -> None:
