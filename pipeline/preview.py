@@ -303,9 +303,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in ("/", "/index.html"):
             return self.send(self.preview.page(""), XHTML)
         if path == "/" + epub.CSS_FILE:
-            # no @font-face: subsetting takes seconds; the book's families are named, as installed
-            css = (epub.stylesheet(book_fonts(snapshot.book.config, ("serif", "sans")), embed=False)
-                   if snapshot.book else epub.STYLESHEET.read_bytes())
+            # no @font-face: subsetting takes seconds; the book's families are named, as installed.
+            # Made once a build, as its pages are (finding the families asks fontconfig).
+            css = snapshot.pages.get(epub.CSS_FILE)
+            if css is None:
+                css = (epub.stylesheet(book_fonts(snapshot.book.config, ("serif", "sans")), embed=False)
+                       if snapshot.book else epub.STYLESHEET.read_bytes())
+                snapshot.pages[epub.CSS_FILE] = css
             return self.send(css, "text/css; charset=utf-8")
         if path.startswith("/text/"):
             return self.send(self.preview.page(path[1:]), XHTML)
