@@ -49,8 +49,7 @@ class Catalogue:
         if diagnostic.line:
             parts.append(self.label("line", line=diagnostic.line))
         parts.append(self.problem(diagnostic))
-        separator = "：" if self.language.startswith("zh") else ": "
-        return separator.join(parts)
+        return self.label("colon").join(parts)
 
 
 def catalogue_name(language: str) -> str:

@@ -179,8 +179,9 @@ def pages_cache(options: Options) -> str:
 
 
 def finish_pdf(pdf, book: Book, options: Options, tree=None) -> None:
-    """What the screen PDF adds to the laid-out pages (pikepdf, before saving): the cover as the
-    first page, and a structure tree whose page furniture is marked as artifacts."""
+    """What the options add to the laid-out pages (pikepdf, before saving): the cover as the first
+    page (the screen PDF), and a structure tree whose page furniture is marked as artifacts (a
+    tagged PDF; `tree` is the merged one of the parallel writer)."""
     from pipeline import pdf_tags
     if options.tagged and tree is None:
         tree = pdf_tags.collect(pdf)        # WeasyPrint's own tree, laid out in one pass
@@ -418,9 +419,6 @@ class _PagesOrQuestion(dict):
 
 
 # ---------------------------------------------------------------- options, fonts, profiles
-
-TARGETS = ("print", "screen")
-
 
 def resolve_options(book: Book, variant: str | None, crop_marks: bool | None,
                     cache_dir: Path | None = None, diagnostics: Diagnostics | None = None,

@@ -7,12 +7,10 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipeline.check import CheckReport, status_of
-from pipeline.config import NoAliasLoader
-from pipeline.documents import decode, split_front_matter
+from pipeline.documents import decode, parse_front_matter, split_front_matter
 from pipeline.diagnostics import display_path
 from pipeline.errors import PipelineError
 from pipeline.fsutil import atomic_write_text
@@ -244,8 +242,8 @@ def _summary_items(summary: StatusSummary, L) -> list[str]:
     items = [L.label("total", measured=summary.total_measured, declared=summary.total_declared)]
     if summary.target:
         items.append(L.label("total_target", target=summary.target, percent=summary.total_measured / summary.target))
-    items += [L.label("per_status") + ("：" if L.language.startswith("zh") else ": ")
-              + ("，" if L.language.startswith("zh") else ", ").join(f"{k} {v}" for k, v in summary.per_status.items()),
+    items += [L.label("per_status") + L.label("colon")
+              + L.label("comma").join(f"{k} {v}" for k, v in summary.per_status.items()),
               L.label("final_share", percent=summary.percent_final),
               L.label("problem_count", errors=summary.errors, warnings=summary.warnings)]
     return items
@@ -262,13 +260,13 @@ def _history_markdown(history: dict, L) -> list[str]:
     return lines + [""]
 
 
-def charts(summary: StatusSummary) -> dict[str, str]:
-    """The report's pictures as inline SVG: burn-up and statuses from the history, chapters against targets."""
+def charts(summary: StatusSummary, days: list[Day]) -> dict[str, str]:
+    """The report's pictures as inline SVG: burn-up and statuses from the history (by day), chapters
+    against targets."""
     from pipeline import charts as draw
 
     L = catalogue(summary.language)
     pictures = {}
-    days = daily(summary.history)
     number_format = _wan if L.language.startswith("zh") else (lambda n: f"{n:,}")
     if days:
         pictures["burnup"] = draw.burnup_chart(
@@ -298,10 +296,11 @@ def _wan(n: int) -> str:
 def render_html(summary: StatusSummary) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     L = catalogue(summary.language)
+    days = daily(summary.history)
     return env.get_template("status.html.j2").render(
-        s=summary, L=L, charts=charts(summary), summary_items=_summary_items(summary, L),
+        s=summary, L=L, charts=charts(summary, days), summary_items=_summary_items(summary, L),
         chapter_label=lambda r: chapter_label(r, L), due_text=lambda r: _due_text(r, L),
-        late_text=lambda r: _late_text(r, L), percent=_percent, days=daily(summary.history))
+        late_text=lambda r: _late_text(r, L), percent=_percent, days=days)
 
 
 def write_status_files(summary: StatusSummary, out_dir: Path) -> list[Path]:
@@ -388,10 +387,10 @@ def measure_history(manuscript: Path, documents: list[tuple[Path, str]], cache_d
                 continue       # not there yet at this commit
             try:
                 front, body, body_line = split_front_matter(decode(raw, path), path)
-                meta = yaml.load(front, Loader=NoAliasLoader) or {}
-            except (PipelineError, yaml.YAMLError):
+                meta, _lines = parse_front_matter(front, path)
+            except PipelineError:
                 continue       # unreadable then
-            found.append((point, path, body, body_line, meta if isinstance(meta, dict) else {}))
+            found.append((point, path, body, body_line, meta))
     # Only the versions the cache has not seen go to pandoc, in parallel.
     trees = parse_all([(body, line) for _, _, body, line, _ in found], cache_dir / "pandoc")
     for (point, path, _, _, meta), tree in zip(found, trees):
