@@ -129,7 +129,7 @@ LEADER = re.compile(r"[·.]{4,}")   # a contents entry: title, dot leader, page
 MARKER = re.compile(r"^(?:[•◦▪‣–·]|\d{1,3}[.)])")
 SPACES = set(" \u00a0\u2009\u200b\u3000\u00ad\t\n\r")
 PT_PER_MM = 72 / 25.4
-EXAMPLES_PER_KIND = 12
+EXAMPLES_PER_KIND = int(__import__("os").environ.get("EXAMPLES_PER_KIND", "12"))
 
 
 # ----------------------------------------------------------------------------- characters
@@ -495,7 +495,7 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
             if median > SPACED_EM:
                 report.spaced_lines += 1
                 report.spaced_first_lines += (number, line_index) in first_lines
-                examples.add("letter-spaced", f"p{number} median {median:.3f} em: {line.text[:16]!r}")
+                examples.add("letter-spaced", f"p{number} median {median:.3f} em: {line.text!r}")
             if line.calls:
                 report.note_calls += len({round(g.x0) for g in line.calls})
                 if min(g.x0 for g in line.calls) < line.x_min:

@@ -6,8 +6,8 @@ that ends short of a long Latin word is letter-spaced ("齐 的 窗 口 期 不 
 first widens the spaces between Latin words and the Han/Latin spaces (JIS X 4051's order;
 clreq allows the latter up to about half an em), and only then spreads the rest over every
 gap. This module replaces WeasyPrint's `justify_line` with that order, when it is imported:
-those spaces (`span.lat`, `span.autospace`) take up to AUTOSPACE_CAP_EM more each, the
-remainder is spread evenly. Measured on the seed chapter (research note text-layer.md): 19
+those spaces (`span.lat`, `span.autospace`, and the justification spaces where a mark's blank
+half meets Latin text) take up to AUTOSPACE_CAP_EM more each, the remainder is spread evenly. Measured on the seed chapter (research note text-layer.md): 19
 letter-spaced lines become about 12. The balanced breaks below do the rest.
 """
 from __future__ import annotations
@@ -23,31 +23,47 @@ from weasyprint.text import line_break
 from weasyprint.text.ffi import TO_UNITS, ffi, pango, unicode_to_char_p
 from weasyprint.text.line_break import create_layout
 
-from pipeline.typeset import BLANK_LEFT, JUSTIFY_SPACE
+from pipeline.typeset import BLANK_LEFT, JUSTIFY_SPACE, bracket_meets_latin
 
 AUTOSPACE_CAP_EM = 0.25
-
-
-def _is_autospace(box, parent) -> bool:
-    """A space that widens first: a Han/Latin space, or a word space between Latin words."""
-    return bool(FIRST_TIER & _classes(parent))
 
 
 FIRST_TIER = {"autospace", "lat"}
 
 
-def _spaces(box, parent=None) -> tuple[int, int]:
-    """(spaces in Han/Latin autospace boxes, all other stretchable spaces) under `box`."""
-    if isinstance(box, boxes.TextBox):
-        count = box.text.count(" ") + box.text.count("\u00a0")
-        return (count, 0) if _is_autospace(box, parent) else (0, count)
-    if isinstance(box, (boxes.LineBox, boxes.InlineBox)):
-        auto = other = 0
-        for child in box.children:
-            a, o = _spaces(child, box)
-            auto, other = auto + a, other + o
-        return auto, other
-    return 0, 0
+def _space_tiers(line) -> tuple[dict[int, list[int]], int, int]:
+    """({id(text box): indexes of its spaces that widen first}, how many widen first, how many
+    others). First: every space of a Han/Latin autospace or a Latin run, and a justification
+    space where a mark's blank half meets Latin text ("、Google", "。GPT-4", "Use（"): in a list
+    of names those are the gaps between the items, and a line of them spread over its few Han
+    gaps came out letter-spaced (0.23 em in "本章涉及DeepSeek-V2、GTC大会、GPT-4o、…")."""
+    texts = _text_boxes(line)
+    first: dict[int, list[int]] = {}
+    total = 0
+    for number, (box, parent) in enumerate(texts):
+        text = box.text
+        spaces = [index for index, ch in enumerate(text) if ch in " \u00a0"]
+        if not spaces:
+            continue
+        total += len(spaces)
+        if FIRST_TIER & _classes(parent):
+            first[id(box)] = spaces
+            continue
+        found = []
+        for index in spaces:
+            if text[index] != JUSTIFY_SPACE:
+                continue
+            before, after = text[:index].rstrip(ZWSP)[-1:], text[index + 1:].lstrip(ZWSP)[:1]
+            if not before and number:
+                before = texts[number - 1][0].text.rstrip(ZWSP)[-1:]
+            if not after and number + 1 < len(texts):
+                after = texts[number + 1][0].text.lstrip(ZWSP)[:1]
+            if bracket_meets_latin(before, after):
+                found.append(index)
+        if found:
+            first[id(box)] = found
+    count = sum(len(indexes) for indexes in first.values())
+    return first, count, total - count
 
 
 def _widen(box, parent, widen, x_advance: float = 0.0) -> float:
@@ -71,37 +87,43 @@ def _widen(box, parent, widen, x_advance: float = 0.0) -> float:
     return x_advance
 
 
-def _spread(context, line, auto_spacing: float, spacing: float) -> None:
-    """WeasyPrint's add_word_spacing, with a spacing of its own for the autospace boxes."""
+def _spread(context, line, first: dict[int, list[int]], first_extra: float, spacing: float) -> None:
+    """WeasyPrint's add_word_spacing, with first_extra more for the spaces that widen first."""
     def widen(box, parent) -> float:
-        own = auto_spacing if _is_autospace(box, parent) else spacing
-        box.justification_spacing = own
+        box.justification_spacing = spacing
         count = box.text.count(" ") + box.text.count("\u00a0")
         if not count:
             return 0.0
-        layout = create_layout(box.text, box.style, context, max_width=None, justification_spacing=own)
+        own = first.get(id(box), ())
+        whole = own and len(own) == count      # every space of the box widens first: one spacing
+        if whole:
+            box.justification_spacing = spacing + first_extra
+        layout = create_layout(box.text, box.style, context, max_width=None,
+                               justification_spacing=box.justification_spacing)
+        if own and not whole and first_extra:
+            layout.book_space_extra = {index: first_extra for index in own}
         layout.deactivate()
         box.pango_layout = layout
-        return own * count
+        return spacing * count + first_extra * len(own)
 
     _widen(line, None, widen)
 
 
 def justify_line(context, line, extra_width):
     line.book_slack = extra_width
-    auto, other = _spaces(line)
+    first, auto, other = _space_tiers(line)
     if not auto + other:
         return
     if extra_width <= 0 or not auto:
         spacing = extra_width / (auto + other)
         _note_spread(line, spacing, auto + other)
-        _spread(context, line, spacing, spacing)
+        _spread(context, line, first, 0.0, spacing)
         return
     cap = AUTOSPACE_CAP_EM * line.style["font_size"]
-    first = min(cap, extra_width / auto)
-    rest = (extra_width - first * auto) / (auto + other)
+    first_extra = min(cap, extra_width / auto)
+    rest = (extra_width - first_extra * auto) / (auto + other)
     _note_spread(line, rest, auto + other)
-    _spread(context, line, first + rest, rest)
+    _spread(context, line, first, first_extra, rest)
 
 
 def _note_spread(line, spacing: float, gaps: int) -> None:
@@ -122,7 +144,7 @@ def _note_spread(line, spacing: float, gaps: int) -> None:
 # beyond SPREAD_TARGET_EM, the held lines are laid out again, each narrower by a share of the
 # excess, and the set with the smallest worst spread is kept. Only those paragraphs are laid
 # out twice.
-SPREAD_TARGET_EM = 0.05
+SPREAD_TARGET_EM = 0.045
 LOOKBACK = 3
 
 _original_iter_line_boxes = inline.iter_line_boxes
@@ -273,7 +295,8 @@ def _rebalance(held: list[_Laid], bad: _Laid, lay) -> list[_Laid] | None:
 #      ink stays inside, as if set half-width);
 #   2. the spaces between Latin words, down to a quarter em (they are a quarter em already in
 #      Noto CJK, 0.256 em, so none is taken; squeezed further, pdftotext ran words together);
-#   4. the outer blank half of brackets and quotation marks;
+#   4. the outer blank half of brackets and quotation marks (also after a mark already set
+#      half-width: "说：“我们");
 #   5. mid-line ：；, by half (clreq puts ，、 here as well: mainland books keep those and 。？！,
 #      tier 7, full width mid-line, and so does this project);
 #   6. Han/Latin spaces, from a quarter em to an eighth.
@@ -319,8 +342,11 @@ def _squeeze_plan(line) -> list[tuple[object, dict[int, tuple[int, float]]]]:
     plan = []
     for number, (box, parent) in enumerate(texts):
         classes = _classes(parent)
-        if "lat" in classes or "halt" in classes:
+        if "lat" in classes:
             continue
+        # In "说：“我" the colon is set half-width already (a halt span, with the break after it);
+        # the quotation mark after it still has its outer blank half to give.
+        halted = "halt" in classes
         size = box.style["font_size"]
         text = box.text
         found = {}
@@ -339,6 +365,8 @@ def _squeeze_plan(line) -> list[tuple[object, dict[int, tuple[int, float]]]]:
                 before = texts[number - 1][0].text.rstrip(ZWSP)[-1:]
             if not after and number + 1 < len(texts) and "halt" not in _classes(texts[number + 1][1]):
                 after = texts[number + 1][0].text.lstrip(ZWSP)[:1]
+            if halted:
+                before = ""
             if before and before in SQUEEZE_CLOSE or after and after in SQUEEZE_OPEN:
                 found[index] = (TIER_BRACKET, BRACKET_SQUEEZE_EM * size)
             elif before and before in SQUEEZE_PAUSE:
@@ -384,7 +412,7 @@ def squeeze_line(context, line, overflow: float) -> bool:
             return 0.0
         layout = create_layout(box.text, box.style, context, max_width=None,
                                justification_spacing=box.justification_spacing)
-        layout.book_squeeze = own
+        layout.book_space_extra = own
         layout.deactivate()
         box.pango_layout = layout
         return sum(own.values())
@@ -439,7 +467,7 @@ def _set_text(self, text, justify=False):
     """Layout.set_text, and the squeezed spaces' own widths when drawing (WeasyPrint sets one
     width for every space of a text box)."""
     _original_set_text(self, text, justify)
-    squeeze = getattr(self, "book_squeeze", None)
+    squeeze = getattr(self, "book_space_extra", None)
     if not (squeeze and justify):
         return
     if self.text == " ":

@@ -267,6 +267,7 @@ class Slot:
     block: etree._Element
     editable: bool      # False in code and headings: their text is not rewritten
     spaced: bool        # False in headings: no inserted characters
+    as_written: bool = False    # GB/T 7714 entries: only Han/letter gaps, their brackets as the standard sets them
 
 
 BLOCK_TAGS = {"p", "li", "dd", "dt", "td", "th", "figcaption", "blockquote", "div", "section",
@@ -278,7 +279,7 @@ def collect_slots(root: etree._Element) -> list[Slot]:
     """Every text slot in document order, with the block it belongs to."""
     slots: list[Slot] = []
 
-    def visit(element, block, editable, spaced):
+    def visit(element, block, editable, spaced, as_written):
         if not isinstance(element.tag, str):
             return                      # a comment: its text is not the book's (its tail is, via the parent)
         tag = element.tag
@@ -286,27 +287,31 @@ def collect_slots(root: etree._Element) -> list[Slot]:
         names = classes(element)
         own_flow = tag in BLOCK_TAGS or bool(OWN_FLOW_CLASSES & names)
         inner_block = element if own_flow else block
-        inner_editable = editable and tag not in SKIP_TAGS and not AS_WRITTEN_CLASSES & names
-        inner_spaced = spaced and tag not in NO_INSERT_TAGS
-        slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced))
+        inner_editable = editable and tag not in SKIP_TAGS
+        inner_as_written = as_written or bool(AS_WRITTEN_CLASSES & names)
+        inner_spaced = spaced and tag not in NO_INSERT_TAGS and not inner_as_written
+        slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced, inner_as_written))
         for child in element:
-            visit(child, inner_block, inner_editable, inner_spaced)
-            slots.append(Slot(child, "tail", inner_block, inner_editable, inner_spaced))
+            visit(child, inner_block, inner_editable, inner_spaced, inner_as_written)
+            slots.append(Slot(child, "tail", inner_block, inner_editable, inner_spaced, inner_as_written))
 
-    visit(root, root, True, True)
+    visit(root, root, True, True, False)
     return slots
 
 
 GAP = "\ue001"     # a Han/Latin space drawn as a margin: headings and titles get no inserted characters
 
 
-def insert_gaps(text: str, *, next_char: str = "") -> str:
-    """Han/Latin spacing for text that must stay as written (headings feed bookmarks)."""
+def insert_gaps(text: str, *, next_char: str = "", letters_only: bool = False) -> str:
+    """Han/Latin spacing for text that must stay as written (headings feed bookmarks; with
+    letters_only, between Han and letters or digits only: "特征[M]" keeps its bracket close)."""
     following = text[1:] + next_char
     out = []
     for index, before in enumerate(text):
         out.append(before)
         after = following[index] if index < len(following) else ""
+        if letters_only and not ((is_han(before) and is_latin(after)) or (is_latin(before) and is_han(after))):
+            continue
         if needs_autospace(before, after) and not after.isspace():
             out.append(GAP)
     return "".join(out)
@@ -315,7 +320,7 @@ def insert_gaps(text: str, *, next_char: str = "") -> str:
 def _rewrite_slot(slot: Slot, next_char: str, latin_lang: str = "", han_follows: bool = False) -> None:
     text = getattr(slot.node, slot.attr) or ""
     spaced = (insert_spaces(text, next_char=next_char, han_follows=han_follows) if slot.spaced
-              else insert_gaps(text, next_char=next_char))
+              else insert_gaps(text, next_char=next_char, letters_only=slot.as_written))
     pieces = split_pieces(spaced, latin_lang if slot.spaced else "")
     if not any(p.css_class for p in pieces):
         setattr(slot.node, slot.attr, spaced)

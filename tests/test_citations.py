@@ -120,6 +120,14 @@ def test_a_citation_attaches_to_the_text_before_it_in_print():
     assert re.search(r"著<sup class=\"citation\">", html), html
 
 
+def test_entries_keep_the_standards_spacing_and_get_han_latin_gaps_in_print():
+    from pipeline.typeset import typeset_html
+    html = typeset_html('<div class="bibliography-entries"><p>阿里云. 通义千问Qwen1.5技术报告[R]. 杭州: 阿里云, 2024.</p></div>')
+    # a gap (a margin, no character) between Han and Latin letters, none inside "[R]. 杭州: …"
+    assert html.count('<span class="gap"></span>') == 2, html
+    assert "问<span class=\"gap\"></span>Qwen1.5<span class=\"gap\"></span>技术报告[R]. 杭州: 阿里云, 2024." in html, html
+
+
 def test_book_wide_numbering_continues_across_chapters(tmp_path):
     from pipeline.build import build_book
     from pipeline.config import load_config

@@ -71,3 +71,39 @@ def test_the_first_line_takes_the_unit_in_by_squeezing(glyph_lines):
 def test_the_squeezed_paragraph_extracts_as_written(glyph_lines):
     _, text = glyph_lines
     assert "".join(text.split()) == SOURCE
+
+
+def _lines(root, source: str, width_em: float) -> list[list[tuple[str, float]]]:
+    """(character, x origin in em) of each line of a paragraph set width_em wide."""
+    html = justified_paragraph_html(root / "cache", source, page="200mm 80mm", paragraph_css=f"width: {width_em}em;")
+    pdf = root / "paragraph.pdf"
+    textlayer.clean_text_layer(weasyprint.HTML(string=html).write_pdf(), pdf)
+    lines: dict[float, list] = {}
+    for block in pymupdf.open(pdf)[0].get_text("rawdict")["blocks"]:
+        for line in block.get("lines", []):
+            for span in line["spans"]:
+                for char in span["chars"]:
+                    if not char["c"].isspace():
+                        lines.setdefault(round(char["origin"][1], 1), []).append((char["c"], char["origin"][0] / SIZE_PT))
+    return [sorted(chars, key=lambda c: c[1]) for _, chars in sorted(lines.items())]
+
+
+def test_a_list_of_names_spreads_between_its_items(tmp_path):
+    # Few Han gaps and a long name that does not fit: spread over the Han gaps alone, the
+    # first line came out at 0.27 em between 本章涉及; the gaps between the items widen first.
+    lines = _lines(tmp_path, "本章涉及DeepSeek-V2、GTC大会、GPT-4o、GLM-4、OpenAI、Anthropic、Google、多模态和智能体。", 24)
+    first = lines[0]
+    assert "".join(c for c, _x in first).endswith("GPT-4o、"), first
+    # a full-width character's origin to the next one's, less its em
+    gaps = {a + b: round(xb - xa - 1, 3) for (a, xa), (b, xb) in zip(first, first[1:]) if a in "章涉及大、"}
+    han = [gaps["章涉"], gaps["涉及"], gaps["大会"]]
+    assert max(han) < 0.25, gaps
+    assert gaps["、G"] > max(han) + 0.15, gaps
+
+
+def test_a_quotation_mark_after_a_halved_colon_gives_its_outer_half(tmp_path):
+    # "说：“我们": the colon is half-width already; the opening quote's blank half is what lets the
+    # first line take "Human-" in instead of ending short before it.
+    lines = _lines(tmp_path, "一位接近工信部的工程师回忆说：“我们当时并不确定HumanEval能否奏效，但训练效率的窗口期不会等人。”", 28.3)
+    first = "".join(c for c, _x in lines[0])
+    assert first.endswith("Human\u2010") or first.endswith("Human-"), first
