@@ -13,6 +13,7 @@ from pipeline.book import Section
 from pipeline.registry import Registry
 from pipeline.subject_index import SubjectIndex
 from pipeline.tree import element
+from pipeline.typeset import BLANK_RIGHT
 from pipeline.xref import PAGE_CLASS
 
 GLOSSARY_ID = "glossary"
@@ -43,7 +44,10 @@ def glossary_appendix(index: SubjectIndex, registry: Registry, sections: list[Se
         body = element("dd")
         if entry.definition:
             body.append(element("span", {"class": "glossary-definition"}, entry.definition))
-        used_in = element("span", {"class": "glossary-first"}, "首见于")
+        # after a full-width mark its blank half is the gap: a margin on top of it would read as a
+        # space in the PDF's text layer ("的信息。 首见于")
+        after_mark = bool(entry.definition) and entry.definition.rstrip()[-1:] in BLANK_RIGHT
+        used_in = element("span", {"class": "glossary-first after-mark" if after_mark else "glossary-first"}, "首见于")
         used_in.append(element("a", {"class": PAGE_CLASS, "href": f"#{first.anchor}"}, names.get(first.section_id, "")))
         body.append(used_in)
         terms.append(body)

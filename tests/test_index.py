@@ -206,6 +206,10 @@ def test_glossary_lists_used_concepts_with_english_definition_and_first_use(buil
     assert "能够自行规划" in text_of(first["gl-agents"])
     assert next(first["gl-agents"].iter("a")).text == "第1章"
     assert next(first["gl-rag"].iter("a")).text == "第2章"
+    # after a full stop its blank half separates the first use; without one, a margin does
+    first_use = {key: next(e for e in dd.iter("span") if "glossary-first" in e.get("class")) for key, dd in first.items()}
+    assert first_use["gl-agents"].get("class") == "glossary-first after-mark"
+    assert first_use["gl-rag"].get("class") == "glossary-first"
     # each chapter's first use links to the entry, later uses do not
     links = [(s.id, text_of(a)) for s in book.chapters for a in s.body.iter("a") if a.get("href", "").startswith("#gl-")]
     assert links == [("ch01", "智能体"), ("ch02", "智能体"), ("ch02", "RAG")]
