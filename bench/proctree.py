@@ -44,3 +44,16 @@ def memory_kb(pid: int) -> tuple[int, int]:
             pass
         return 0, 0
     return values.get("Rss", 0), values.get("Pss", values.get("Rss", 0))
+
+
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def rss_kb(pid: int) -> int:
+    """RSS of one process in kB from /proc/<pid>/statm: a counter read, where smaps_rollup walks the
+    page tables (sampled every 50 ms over three 600 MB processes, that walk slowed a 35 s build by 3 s)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * PAGE_KB
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return 0

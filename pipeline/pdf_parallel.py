@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import gc
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -509,6 +510,7 @@ class _Pool:
         return False
 
     def close(self, failed: bool = False) -> None:
+        # every worker is told first, so that they exit side by side
         for proc, conn in self.workers:
             try:
                 if not failed:
@@ -518,6 +520,7 @@ class _Pool:
             conn.close()
             if failed:
                 proc.kill()
+        for proc, _conn in self.workers:
             proc.join()
         self.workers = []
 
@@ -545,6 +548,11 @@ def _pool(start_method: str, workers: int) -> _Pool:
 
 def _worker(conn):
     import pipeline.weasy  # noqa: F401  (WeasyPrint's start-up, while the parent reads the manuscript)
+    # A worker lays out a bounded piece and then collects explicitly (return_memory): the cyclic
+    # collector's passes over a growing box tree in between cost 7 % of a 123-page piece's layout
+    # (7.31 s against 6.61 s) and freed nothing the peak would miss (520 against 523 MB).
+    gc.freeze()
+    gc.disable()
     try:
         while (task := conn.recv()) is not None:
             piece, out, (base_url, fetch_args, pdf_options), retire_mb = task
@@ -614,7 +622,10 @@ def _render_piece(piece: Piece, base_url, fetch_args, pdf_options, out, conn, re
         conn.send(("laid-out", [{"pages": stop - start, "anchors": mine} for start, stop, mine in ranges]))
     # The text layer without the justification spaces (pipeline/textlayer.py), piece by piece,
     # so that the pass runs in the workers rather than once over the merged book.
-    stats = textlayer.clean_text_layer(document.write_pdf(**pdf_options), Path(out),
+    # Written uncompressed: the text layer's save compresses every stream once, where WeasyPrint's
+    # compression of the content streams that pass rewrites was work thrown away (53 pages: 1.4 s
+    # written and cleaned, against 1.6 to 1.9 s).
+    stats = textlayer.clean_text_layer(document.write_pdf(uncompressed_pdf=True, **pdf_options), Path(out),
                                        finish=pdf_tags.tidy if pdf_options.get("pdf_tags") else None)
     entries = _store_items(piece, Path(out), offset, ranges, warnings, stats)
     if conn is not None:
