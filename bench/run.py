@@ -56,6 +56,7 @@ class Result:
     peak_rss_mb: float = 0.0          # sum over the process tree, peak over the run
     peak_pss_mb: float = 0.0          # same with PSS (shared pages split between processes)
     max_single_rss_mb: float = 0.0    # ru_maxrss from wait4: largest single process of the tree
+    cpu_s: float = 0.0                # user + system time of the process and its waited-for children (wait4)
     processes: int = 0                # most processes seen at once in the tree
     returncode: int | None = None
     stages: dict[str, float] = field(default_factory=dict)
@@ -108,12 +109,14 @@ def run(id_: str, label: str, command: list[str], *, echo: bool = True) -> Resul
         _echo_new_lines(log_path, shown)
     result.peak_rss_mb, result.peak_pss_mb = peak_rss / 1024, peak_pss / 1024
     result.max_single_rss_mb = usage.ru_maxrss / 1024
+    result.cpu_s = usage.ru_utime + usage.ru_stime
     result.processes = most
     text = log_path.read_text(encoding="utf-8", errors="replace")
     result.stage_lines = [(float(m["t"]), m["msg"]) for m in map(STAGE_LINE.match, text.splitlines()) if m]
     result.stages = stage_split(result.stage_lines, result.wall_s)
     status_text = "ok" if result.ok else f"FAILED (exit {result.returncode}); see {result.log}"
-    print(f"    {result.wall_s:8.2f} s  {result.peak_rss_mb:7.0f} MB  {status_text}", flush=True)
+    cpu = f"{100 * result.cpu_s / result.wall_s:4.0f} % CPU" if result.wall_s else ""
+    print(f"    {result.wall_s:8.2f} s  {result.peak_rss_mb:7.0f} MB  {cpu}  {status_text}", flush=True)
     if not result.ok:
         for line in text.splitlines()[-8:]:
             print(f"      | {line}")
@@ -313,8 +316,22 @@ def scenarios(args, manuscript: Path) -> tuple[list[Result], dict]:
          [PY, "-c", single, str(BENCH / "manuscript-no-index"), str(BENCH / "out-no-index"),
           str(base / "single-pass-no-index.pdf")])
 
+    if not args.quick and not args.no_scale:
+        print("scale")
+        parts, out_parts = parts_only(manuscript, out)
+        step("parts_only_pdf", "the same book in 4 parts, no chapters: pdf, layout cold",
+             [PY, "-m", "pipeline", "pdf", "--manuscript", str(parts), "--out", str(out_parts)])
+        big = BENCH / "big"
+        synth.generate(big / "manuscript", BIG_CHAPTERS, BIG_DIAGRAMS, args.seed)
+        shutil.rmtree(big / "out", ignore_errors=True)
+        step("big_book_diagrams", f"big book ({BIG_CHAPTERS} chapters, {BIG_DIAGRAMS} diagrams): diagrams, cold",
+             [PY, "-m", "pipeline", "diagrams", "--manuscript", str(big / "manuscript"), "--out", str(big / "out")])
+        step("big_book_pdf", "big book: pdf, layout cold (diagrams warm)",
+             [PY, "-m", "pipeline", "pdf", "--manuscript", str(big / "manuscript"), "--out", str(big / "out")])
+
     typst_reference(base, manuscript, pandoc, step)
-    pages = {"ours": pdf_pages(ours_pdf), "weasyprint_baseline": pdf_pages(base / "weasyprint.pdf"),
+    pages = {"ours": pdf_pages(ours_pdf), "parts_only": pdf_pages(BENCH / "out-parts" / "book.pdf"),
+             "big_book": pdf_pages(BENCH / "big" / "out" / "book.pdf"), "weasyprint_baseline": pdf_pages(base / "weasyprint.pdf"),
              "print_single_pass": pdf_pages(base / "single-pass.pdf"), "typst": pdf_pages(base / "typst.pdf")}
     return results, pages
 
@@ -390,11 +407,48 @@ def targets(by_id: dict[str, Result]) -> list[dict]:
     peak = max((r.peak_rss_mb for r in ours), default=None)
     worst = max(ours, key=lambda r: r.peak_rss_mb).id if ours else None
     add("peak memory < 1.5 GB (this project's builds)", worst, peak, MEMORY_LIMIT_MB, "MB")
+    big = by_id.get("big_book_pdf")
+    if big and big.ok:
+        add("big book (1,270+ pages, 364 diagrams): peak tree RSS <= 1.5 GB (issue 12)", "big_book_pdf",
+            big.peak_rss_mb, MEMORY_LIMIT_MB, "MB", inclusive=True)
+    parts = by_id.get("parts_only_pdf")
+    if parts and parts.ok and parts.wall_s:
+        # both cores busy: more than one and a half of the two in use over the whole run
+        cores = os.cpu_count() or 1
+        add("part-only book: both cores busy, idle share of the cores (issue 12)", "parts_only_pdf",
+            100 - 100 * parts.cpu_s / parts.wall_s / cores, 25.0, "%", inclusive=True)
     return rows
 
 
 TARGET_OF = {"noop_make_all": "< 1 s", "chapter_edit_epub": "< 5 s", "diagrams_cold": "< 8 s",
              "diagrams_warm": "< 0.5 s", "pdf_cold": "<= 0.5x WeasyPrint", "chapter_edit_pdf": "<= 5 s"}
+
+
+# The issue's larger books: 1,270 pages and 364 diagrams at least (66 chapters lay out to about 1,600).
+BIG_CHAPTERS, BIG_DIAGRAMS = 66, 364
+
+
+def parts_only(manuscript: Path, out: Path) -> tuple[Path, Path]:
+    """A copy of the bench book made of parts only (its documents in 4 parts, no `chapters:`), and
+    an out folder with the diagrams and pandoc conversions of `out`: only the layout starts cold."""
+    import yaml
+    book, out_book = BENCH / "manuscript-parts", BENCH / "out-parts"
+    for folder in (book, out_book):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(manuscript, book)
+    config = yaml.safe_load((book / "book.yaml").read_text(encoding="utf-8"))
+    documents = config["contents"]["chapters"]
+    size = -(-len(documents) // 4)
+    config["contents"]["chapters"] = []
+    config["contents"]["parts"] = [{"id": f"part-{n + 1}", "title": f"第{n + 1}部分", "documents": documents[n * size:(n + 1) * size]}
+                                   for n in range(4)]
+    # a part's documents are articles to the check: here they keep the chapters' front matter
+    config["check"]["require"]["article"] = list(config["check"]["require"]["chapter"])
+    (book / "book.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    for name in ("diagrams", "pandoc"):
+        if (out / "cache" / name).is_dir():
+            shutil.copytree(out / "cache" / name, out_book / "cache" / name)
+    return book, out_book
 
 
 def without_apparatus(manuscript: Path, out: Path) -> tuple[Path, Path]:
@@ -417,7 +471,7 @@ def without_apparatus(manuscript: Path, out: Path) -> tuple[Path, Path]:
 
 def print_table(results: list[Result], by_id: dict[str, Result]) -> None:
     print()
-    header = f"{'scenario':<58} {'wall s':>8} {'peak RSS MB':>11} {'PSS MB':>7} {'ratio':>6}  target"
+    header = f"{'scenario':<58} {'wall s':>8} {'CPU %':>6} {'peak RSS MB':>11} {'PSS MB':>7} {'ratio':>6}  target"
     print(header)
     print("-" * (len(header) + 12))
     for r in results:
@@ -429,8 +483,10 @@ def print_table(results: list[Result], by_id: dict[str, Result]) -> None:
         if r.peak_rss_mb >= MEMORY_LIMIT_MB:
             target = (target + "  MEMORY > 1.5 GB").strip()
         wall = f"{r.wall_s:8.2f}" if r.ok else f"{'FAILED':>8}"
-        print(f"{r.label[:58]:<58} {wall} {r.peak_rss_mb:11.0f} {r.peak_pss_mb:7.0f} {ratio:>6}  {target}")
+        cpu = f"{100 * r.cpu_s / r.wall_s:6.0f}" if r.wall_s else f"{'':>6}"
+        print(f"{r.label[:58]:<58} {wall} {cpu} {r.peak_rss_mb:11.0f} {r.peak_pss_mb:7.0f} {ratio:>6}  {target}")
     print("(ratio: ours / pandoc EPUB for EPUB rows, ours / single WeasyPrint pass for PDF rows;"
+          " CPU %: user + system time of the tree over wall time, 200 = both cores;"
           " memory: peak of the whole process tree; all targets also: peak memory < 1.5 GB)")
     print()
     print("stage split (seconds, from the CLI's '[ t s] message' lines):")
@@ -455,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diagrams", type=int, default=None, help="mermaid diagrams (default 40; --quick: 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: 3 chapters, 4 diagrams")
+    parser.add_argument("--no-scale", action="store_true",
+                        help="skip the part-only book and the big book (about 5 minutes)")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the figures (default build/bench.json; --quick: build/bench-quick.json)")
     args = parser.parse_args(argv)
