@@ -57,3 +57,25 @@ def rss_kb(pid: int) -> int:
             return int(statm.read().split()[1]) * PAGE_KB
     except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
         return 0
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def not_yet_exec(pid: int) -> bool:
+    """A child that is still its parent's image: forked (or vforked) and not yet exec'd, as when
+    subprocess starts a program. Its pages are its parent's (a vfork child shares the very address
+    space), so its RSS, and its PSS, count them a second time: 239 MB of a build's 1.56 GB peak
+    was the parent counted twice while it started gcc to find a library."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return False
+    mine = _cmdline(pid)
+    return mine is not None and mine == _cmdline(parent)

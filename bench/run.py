@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth  # noqa: E402
-from proctree import memory_kb, rss_kb, tree  # noqa: E402
+from proctree import memory_kb, not_yet_exec, rss_kb, tree  # noqa: E402
 
 PY = sys.executable
 POLL_S = 0.05
@@ -88,7 +88,7 @@ def run(id_: str, label: str, command: list[str], *, echo: bool = True) -> Resul
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            pids = tree(process.pid)
+            pids = [p for p in tree(process.pid) if p == process.pid or not not_yet_exec(p)]
             most = max(most, len(pids))
             rss = sum(rss_kb(p) for p in pids)
             peak_rss = max(peak_rss, rss)
