@@ -193,6 +193,22 @@ def edit_chapter(manuscript: Path, round_: int) -> Path:
     return path
 
 
+def grow_chapter(manuscript: Path) -> Path:
+    """Add two pages' worth of text (five long paragraphs) to an early chapter, so that its page
+    count and every folio after it change: the chapters after it are laid out again for their
+    folios and TOC numbers."""
+    files = sorted(manuscript.glob("*.txt"))
+    path = files[4]
+    text = path.read_text(encoding="utf-8")
+    marker = "## 引言 (Introduction)\n\n"
+    assert marker in text, f"synthetic chapter without an introduction: {path}"
+    paragraph = ("作者在修订时补充了一段背景：早期的研究团队往往只有几名工程师，他们在有限的算力下反复调整"
+                 "训练数据的配比，记录每一次实验的损失曲线，并在周会上逐条讨论失败的原因。") * 4
+    path.write_text(text.replace(marker, marker + "".join(paragraph + "\n\n" for _ in range(5)), 1),
+                    encoding="utf-8")
+    return path
+
+
 def edit_diagram(manuscript: Path) -> Path:
     """Change one label of the first diagram of a middle chapter that has one: one cache miss."""
     files = sorted(manuscript.glob("*.txt"))
@@ -276,7 +292,7 @@ def scenarios(args, manuscript: Path) -> tuple[list[Result], dict]:
     for folder in ("pdf-items", "typeset"):
         shutil.rmtree(out / "cache" / folder, ignore_errors=True)
     step("pdf_layout_cold", "pdf, layout and typeset caches emptied", pipeline("pdf"))
-    ours_pdf = out / "book.pdf"
+    ours_pages = pdf_pages(out / "book.pdf")
     # What the index and the glossary cost: the same book without them, laid out from scratch too.
     plain, out_plain = without_apparatus(manuscript, out)
     step("pdf_layout_cold_no_index", "the same without glossary and index, layout cold",
@@ -330,7 +346,15 @@ def scenarios(args, manuscript: Path) -> tuple[list[Result], dict]:
              [PY, "-m", "pipeline", "pdf", "--manuscript", str(big / "manuscript"), "--out", str(big / "out")])
 
     typst_reference(base, manuscript, pandoc, step)
-    pages = {"ours": pdf_pages(ours_pdf), "parts_only": pdf_pages(BENCH / "out-parts" / "book.pdf"),
+
+    # Last, as it changes the manuscript the baselines above were built from.
+    print("an edit that moves every later folio")
+    edited = grow_chapter(manuscript)
+    grown = step("chapter_grow_pdf", "an early chapter grows by pages (every later folio moves), then pdf",
+                 pipeline("pdf"))
+    grown.note = f"{edited.name}: {ours_pages} -> {pdf_pages(out / 'book.pdf')} pages"
+    print(f"      ({grown.note})")
+    pages = {"ours": ours_pages, "parts_only": pdf_pages(BENCH / "out-parts" / "book.pdf"),
              "big_book": pdf_pages(BENCH / "big" / "out" / "book.pdf"), "weasyprint_baseline": pdf_pages(base / "weasyprint.pdf"),
              "print_single_pass": pdf_pages(base / "single-pass.pdf"), "typst": pdf_pages(base / "typst.pdf")}
     return results, pages
