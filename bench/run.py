@@ -347,6 +347,16 @@ def scenarios(args, manuscript: Path) -> tuple[list[Result], dict]:
 
     typst_reference(base, manuscript, pandoc, step)
 
+    # The tightest comparison once more, each side again (this machine's speed drifts by tens of
+    # per cent over minutes): the targets take the faster of the two runs of each.
+    print("the like-for-like comparison again")
+    for folder in ("pdf-items", "typeset"):
+        shutil.rmtree(out_plain / "cache" / folder, ignore_errors=True)
+    step("pdf_layout_cold_no_index_2", "again: without glossary and index, layout cold",
+         [PY, "-m", "pipeline", "pdf", "--manuscript", str(plain), "--out", str(out_plain)])
+    step("baseline_print_single_pass_no_index_2", "again: one WeasyPrint pass, without glossary and index",
+         [PY, "-c", single, str(plain), str(out_plain), str(base / "single-pass-no-index.pdf")])
+
     # Last, as it changes the manuscript the baselines above were built from.
     print("an edit that moves every later folio")
     edited = grow_chapter(manuscript)
@@ -389,6 +399,7 @@ RATIOS = {  # scenario -> baseline it is compared with
     "chapter_edit_pdf": "baseline_print_single_pass", "reference_typst": "baseline_print_single_pass",
     "pdf_layout_cold": "baseline_print_single_pass",
     "pdf_layout_cold_no_index": "baseline_print_single_pass_no_index",
+    "pdf_layout_cold_no_index_2": "baseline_print_single_pass_no_index_2",
 }
 
 
@@ -420,9 +431,13 @@ def targets(by_id: dict[str, Result]) -> list[dict]:
         inclusive=True)
     add("PDF cold <= 0.5x one pass over the same print HTML (issue 12)", "pdf_layout_cold",
         wall("pdf_layout_cold"), single / 2 if single else None, inclusive=True)
-    single_plain = wall("baseline_print_single_pass_no_index")
-    add("the same, both without glossary and index (issue 12)", "pdf_layout_cold_no_index",
-        wall("pdf_layout_cold_no_index"), single_plain / 2 if single_plain else None, inclusive=True)
+    def best(key):
+        runs = [w for w in (wall(key), wall(key + "_2")) if w is not None]
+        return min(runs) if runs else None
+
+    single_plain = best("baseline_print_single_pass_no_index")
+    add("the same, both without glossary and index, faster of two runs each (issue 12)", "pdf_layout_cold_no_index",
+        best("pdf_layout_cold_no_index"), single_plain / 2 if single_plain else None, inclusive=True)
     plain = wall("pdf_layout_cold_no_index")
     add("index and glossary add <= 15 % to the PDF step (issue 13)", "pdf_layout_cold", wall("pdf_layout_cold"),
         plain * 1.15 if plain else None, inclusive=True)
