@@ -472,14 +472,24 @@ TARGET_OF = {"noop_make_all": "< 1 s", "chapter_edit_epub": "< 5 s", "diagrams_c
 BIG_CHAPTERS, BIG_DIAGRAMS = 66, 364
 
 
+def _variant(manuscript: Path, out: Path, name: str) -> tuple[Path, Path]:
+    """A fresh copy of the manuscript (build/bench/manuscript-<name>) and an out folder
+    (out-<name>) holding the diagrams and pandoc conversions of `out`."""
+    book, out_book = BENCH / f"manuscript-{name}", BENCH / f"out-{name}"
+    for folder in (book, out_book):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(manuscript, book)
+    for cache in ("diagrams", "pandoc"):
+        if (out / "cache" / cache).is_dir():
+            shutil.copytree(out / "cache" / cache, out_book / "cache" / cache)
+    return book, out_book
+
+
 def parts_only(manuscript: Path, out: Path) -> tuple[Path, Path]:
     """A copy of the bench book made of parts only (its documents in 4 parts, no `chapters:`), and
     an out folder with the diagrams and pandoc conversions of `out`: only the layout starts cold."""
     import yaml
-    book, out_book = BENCH / "manuscript-parts", BENCH / "out-parts"
-    for folder in (book, out_book):
-        shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(manuscript, book)
+    book, out_book = _variant(manuscript, out, "parts")
     config = yaml.safe_load((book / "book.yaml").read_text(encoding="utf-8"))
     documents = config["contents"]["chapters"]
     size = -(-len(documents) // 4)
@@ -489,25 +499,16 @@ def parts_only(manuscript: Path, out: Path) -> tuple[Path, Path]:
     # a part's documents are articles to the check: here they keep the chapters' front matter
     config["check"]["require"]["article"] = list(config["check"]["require"]["chapter"])
     (book / "book.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    for name in ("diagrams", "pandoc"):
-        if (out / "cache" / name).is_dir():
-            shutil.copytree(out / "cache" / name, out_book / "cache" / name)
     return book, out_book
 
 
 def without_apparatus(manuscript: Path, out: Path) -> tuple[Path, Path]:
     """A copy of the bench manuscript without glossary and index, and an out folder with the
     diagrams, pandoc conversions and page folios of `out` (only the layout starts cold)."""
-    plain, out_plain = BENCH / "manuscript-no-index", BENCH / "out-no-index"
-    for folder in (plain, out_plain):
-        shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(manuscript, plain)
+    plain, out_plain = _variant(manuscript, out, "no-index")
     config = (plain / "book.yaml").read_text(encoding="utf-8")
     lines = [line for line in config.splitlines() if line.strip() not in ("- index", "- glossary")]
     (plain / "book.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for name in ("diagrams", "pandoc"):
-        if (out / "cache" / name).is_dir():
-            shutil.copytree(out / "cache" / name, out_plain / "cache" / name)
     if (out / "cache" / "pdf-pages.json").is_file():
         shutil.copy(out / "cache" / "pdf-pages.json", out_plain / "cache" / "pdf-pages.json")
     return plain, out_plain

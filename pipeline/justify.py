@@ -53,12 +53,7 @@ def _space_tiers(line) -> tuple[dict[int, list[int]], int, int]:
         for index in spaces:
             if text[index] != JUSTIFY_SPACE:
                 continue
-            before, after = text[:index].rstrip(ZWSP)[-1:], text[index + 1:].lstrip(ZWSP)[:1]
-            if not before and number:
-                before = texts[number - 1][0].text.rstrip(ZWSP)[-1:]
-            if not after and number + 1 < len(texts):
-                after = texts[number + 1][0].text.lstrip(ZWSP)[:1]
-            if bracket_meets_latin(before, after):
+            if bracket_meets_latin(*_around(texts, number, index)):
                 found.append(index)
         if found:
             first[id(box)] = found
@@ -329,6 +324,19 @@ def _text_boxes(box, parent=None, found=None) -> list[tuple[object, object]]:
     return found
 
 
+def _around(texts: list, number: int, index: int, beside=lambda parent: True) -> tuple[str, str]:
+    """The characters either side of the space at `index` of the number-th text box of a line, from
+    the text boxes next to it where the space ends or starts its own (WeasyPrint sets a lone space as
+    " \u200b", see _set_text); `beside(parent)` says whether a neighbouring box may be read."""
+    text = texts[number][0].text
+    before, after = text[:index].rstrip(ZWSP)[-1:], text[index + 1:].lstrip(ZWSP)[:1]
+    if not before and number and beside(texts[number - 1][1]):
+        before = texts[number - 1][0].text.rstrip(ZWSP)[-1:]
+    if not after and number + 1 < len(texts) and beside(texts[number + 1][1]):
+        after = texts[number + 1][0].text.lstrip(ZWSP)[:1]
+    return before, after
+
+
 def _classes(parent) -> set:
     element = getattr(parent, "element", None)
     return set(((element is not None and element.get("class")) or "").split())
@@ -358,13 +366,8 @@ def _squeeze_plan(line) -> list[tuple[object, dict[int, tuple[int, float]]]]:
                 continue
             if ch != JUSTIFY_SPACE:
                 continue
-            # WeasyPrint sets a lone space as " \u200b" (see _set_text)
-            before, after = text[:index].rstrip(ZWSP)[-1:], text[index + 1:].lstrip(ZWSP)[:1]
             # a mark in a halt span has no blank half left to give
-            if not before and number and "halt" not in _classes(texts[number - 1][1]):
-                before = texts[number - 1][0].text.rstrip(ZWSP)[-1:]
-            if not after and number + 1 < len(texts) and "halt" not in _classes(texts[number + 1][1]):
-                after = texts[number + 1][0].text.lstrip(ZWSP)[:1]
+            before, after = _around(texts, number, index, beside=lambda parent: "halt" not in _classes(parent))
             if halted:
                 before = ""
             if before and before in SQUEEZE_CLOSE or after and after in SQUEEZE_OPEN:

@@ -7,7 +7,6 @@ the PDF/X-4 variant. The Book itself is never modified.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import hashlib
@@ -29,7 +28,7 @@ from pipeline.book import Book, Section
 from pipeline.config import FontSettings
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
-from pipeline.fonts import BookFonts, book_fonts, collection_face, css_quoted, font_stack
+from pipeline.fonts import BookFonts, book_fonts, collection_face, css_quoted, font_stack, font_url
 from pipeline.fsutil import atomic_output, atomic_write_text
 from pipeline import cache, textlayer
 from pipeline.transforms import transform, writer_tree
@@ -83,8 +82,7 @@ class FontRule:
 
     @property
     def url(self) -> str:
-        return self.path.as_uri() if self.path is not None else "data:font/otf;base64," + \
-            base64.b64encode(self.data).decode("ascii")
+        return font_url(self.path, self.data)
 
 
 @dataclass(frozen=True)

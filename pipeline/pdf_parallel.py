@@ -110,7 +110,8 @@ def write_pdf_parallel(book: Book, out_path: Path, *, variant: str | None = None
                        cache_dir: Path | None = None, target: str = "print") -> Path:
     """Write the print PDF like pipeline.pdf.write_pdf, laying the body out in `workers` processes.
 
-    chunks: how many body pieces (default: 2 x workers, at most one per chapter-like item);
+    chunks: how many body pieces (default: 2 x workers, 3 x for a tagged PDF; at most one per
+    chapter-like item);
     more pieces than workers lowers each process's memory (580 pages, 2 workers: 4 pieces
     1.36 GB summed peak RSS, 2 pieces 1.76 GB) for about one more process start-up each. start_method: multiprocessing
     context ("spawn": fresh interpreters that do not inherit the caller's memory; "fork").

@@ -102,12 +102,17 @@ def _add_whole(tree: _Tree, source: pikepdf.Pdf, start: int) -> None:
         new_page = tree.out.pages[start + index].obj
         key = old_page.obj.get("/StructParents")
         if key is not None and int(key) in nums:
-            tree.arrays[new_page.objgen] = tree.out.copy_foreign(source.make_indirect(nums[int(key)])) \
-                if not nums[int(key)].is_indirect else tree.out.copy_foreign(nums[int(key)])
+            tree.arrays[new_page.objgen] = _foreign(tree, source, nums[int(key)])
         for old, new in zip(old_page.obj.get("/Annots", []), new_page.get("/Annots", [])):
             key = old.get("/StructParent")
             if key is not None and int(key) in nums:
                 tree.links[new.objgen] = (new, tree.out.copy_foreign(nums[int(key)]))
+
+
+def _foreign(tree: _Tree, source: pikepdf.Pdf, value):
+    """`value` of `source` copied into the merged PDF. A direct object belongs to its PDF too: only an
+    indirect one can be copied over."""
+    return tree.out.copy_foreign(value if value.is_indirect else source.make_indirect(value))
 
 
 def _number_tree(node) -> dict[int, pikepdf.Object]:
@@ -162,8 +167,7 @@ def _rebuild(tree: _Tree, source: pikepdf.Pdf, old, parent, pages, annotations, 
         if key in old:
             value = old[key]
             if isinstance(value, (pikepdf.Dictionary, pikepdf.Array)):
-                # a direct dictionary belongs to its PDF too: only an indirect one can be copied over
-                value = tree.out.copy_foreign(value if value.is_indirect else source.make_indirect(value))
+                value = _foreign(tree, source, value)
             new[key] = value
     return new
 

@@ -43,7 +43,6 @@ ActualText design (R1) instead.
 """
 from __future__ import annotations
 
-import base64
 import io
 import math
 import re
@@ -54,8 +53,7 @@ from pathlib import Path
 
 from pipeline import cache
 from pipeline.errors import PipelineError
-from pipeline.fonts import BookFonts, file_digest
-from pipeline.fsutil import atomic_write_bytes
+from pipeline.fonts import BookFonts, cached_font_file, file_digest, font_url
 
 # ---------------------------------------------------------------- the space fonts
 
@@ -77,11 +75,7 @@ class SpaceFace:
 
     @property
     def url(self) -> str:
-        # A file is cheaper than a data: URL, which the HTML and CSS parsers read character by
-        # character in every piece the parallel writer lays out (3 % of chapter 6's layout).
-        if self.path is not None:
-            return self.path.as_uri()
-        return "data:font/otf;base64," + base64.b64encode(self.data).decode("ascii")
+        return font_url(self.path, self.data)
 
 
 def cut_space_font(path: Path, index: int, family: str, weight: int) -> bytes:
@@ -134,20 +128,9 @@ def space_faces(fonts: BookFonts, cache_dir: Path | None = None) -> tuple[SpaceF
             stat = path.stat()
             key = cache.key_of(SPACE_FONT_VERSION, file_digest(path, stat.st_size, stat.st_mtime_ns), str(index),
                                family, str(weight))
-            data, plain = _MEMO.get(key), None
-            # absolute: WeasyPrint reads it from a file: URL, which a relative --out cannot give
-            entry = Path(cache_dir).absolute() / "fonts" / f"justify-space-{key[:24]}.otf" if cache_dir else None
-            if data is None and entry is not None:
-                data = cache.read_entry(entry)
-            if data is None:
-                data = cut_space_font(path, index, family, weight)
-            if entry is not None:
-                if not entry.exists():
-                    cache.write_entry(entry, data)
-                # the verified entry has a header: WeasyPrint reads a plain copy, checked here
-                plain = entry.with_suffix(".plain.otf")
-                if not plain.is_file() or plain.read_bytes() != data:
-                    atomic_write_bytes(plain, data)
+            plain, data = cached_font_file(
+                cache_dir, f"justify-space-{key[:24]}.otf",
+                lambda: _MEMO.get(key) or cut_space_font(path, index, family, weight))
             _MEMO[key] = data
             faces.append(SpaceFace(family, weight, data, plain))
     return tuple(faces)

@@ -12,11 +12,8 @@ import fitz
 import pikepdf
 import pytest
 
-from conftest import ROOT, copy_book, run_cli
-from pipeline.build import build_book
-from pipeline.config import load_config
+from conftest import ROOT, build_fixture_book, copy_book, run_cli
 from pipeline.cover import cover_alt
-from pipeline.diagnostics import Diagnostics
 from pipeline.pdf import write_pdf
 from pipeline.pdf_parallel import write_pdf_parallel
 
@@ -30,9 +27,7 @@ TRIM_PT = (round(170 / 25.4 * 72, 1), round(240 / 25.4 * 72, 1))
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("screen")
-    diagnostics = Diagnostics()
-    book = build_book(load_config(copy_book("mini", out)), out_dir=out / "build", diagnostics=diagnostics)
-    assert not diagnostics.errors, diagnostics.errors
+    book = build_fixture_book("mini", out, out / "build")
     paths = {"print": write_pdf(book, out / "print.pdf", cache_dir=out / "cache-print"),
              "screen": write_pdf(book, out / "screen.pdf", cache_dir=out / "cache-screen", target="screen"),
              "screen-parallel": write_pdf_parallel(book, out / "screen-parallel.pdf", workers=2, chunks=2,
