@@ -177,7 +177,15 @@ def _appendix_group(root, group_id: str, target: Section, headings: list[Heading
     wrapper = element("section", {"class": "appendix-group", "aria-labelledby": group_id})
     root.append(wrapper)
     heading = element("h2", {"id": group_id})
-    heading.append(element("a", {"href": f"#{target.id}"}, target.full_title))
+    link = element("a", {"href": f"#{target.id}"})
+    # The label on a line of its own, as at the chapter's opening and in the contents: a
+    # separator between the two would be read as a space between Han characters in the PDF.
+    if target.label:
+        link.append(element("span", {"class": "label"}, target.label))
+        link.append(element("span", {"class": "title"}, target.title))
+    else:
+        link.text = target.title
+    heading.append(link)
     wrapper.append(heading)
     headings.append(Heading(2, group_id, target.full_title))
     return wrapper

@@ -729,6 +729,16 @@ def mark_page_references(root, context) -> None:
             link.set("data-page", str(context.pages.get((link.get("href") or "#")[1:], "?")))
 
 
+@transform("pdf", order=45)
+def label_group_bookmarks(root, context) -> None:
+    """An appendix group's heading sets its chapter's label on a line of its own; its bookmark
+    reads as the chapter's full title does elsewhere ("第 6 章　标题")."""
+    for heading in root.iterfind(".//section[@class='appendix-group']/h2"):
+        label, title = heading.find("a/span[@class='label']"), heading.find("a/span[@class='title']")
+        if label is not None and title is not None:
+            heading.set("data-bm", f"{label.text}\u3000{title.text}")
+
+
 @transform("pdf", order=90)
 def typeset(root, context) -> None:
     """clreq typography last, on the final text (pipeline/typeset.py)."""

@@ -8,6 +8,7 @@ from pipeline.book import Book, Section
 from pipeline.config import load_config
 from pipeline.transforms import transforms_for, writer_tree
 from pipeline.tree import parse_html
+from pipeline.typeset import drop_spaces_between_cjk
 
 
 def names(writer):
@@ -15,9 +16,11 @@ def names(writer):
 
 
 def test_each_writer_has_its_own_transforms_in_order():
-    assert names("pdf") == ["strip_emoji_tree", "resolve_images", "print_notes", "mark_landscape",
-                            "printed_index", "mark_page_references", "math_to_svg", "typeset"]
-    assert names("epub") == ["epub_notes", "link_to_pages", "epub_index", "package_images", "math_to_mathml"]
+    assert names("pdf") == ["author_spaces_between_cjk", "strip_emoji_tree", "resolve_images", "print_notes",
+                            "mark_landscape", "printed_index", "mark_page_references", "label_group_bookmarks",
+                            "math_to_svg", "typeset"]
+    assert names("epub") == ["author_spaces_between_cjk", "epub_notes", "link_to_pages", "epub_index",
+                             "package_images", "math_to_mathml"]
     assert "typeset" not in names("epub")
 
 
@@ -31,3 +34,14 @@ def test_pdf_transforms_work_on_a_copy():
     html = etree.tostring(printed, encoding="unicode")
     assert 'class="autospace"' in html and 'data-page="7"' in html and "data-line" not in html
     assert etree.tostring(body) == before
+
+
+def test_a_space_typed_between_chinese_characters_is_set_in_neither_format():
+    # An author's space beside markup between two Chinese characters is dropped (as xeCJK does);
+    # spaces at a Han/Latin boundary, next to code or an image, and in code stay.
+    body = parse_html('<p><em>多模态能力</em> 和<strong>Agent 自主性</strong> 的 <b>AI</b> 汉 <code>a b</code> 汉，'
+                      '<a href="#x">链接</a> 。图 <img src="a.png"> 一　二 三\n四</p>')
+    drop_spaces_between_cjk(body)
+    assert etree.tostring(body, encoding="unicode", method="html") == (
+        '<div><p><em>多模态能力</em>和<strong>Agent 自主性</strong>的 <b>AI</b> 汉 <code>a b</code> 汉，'
+        '<a href="#x">链接</a>。图 <img src="a.png"> 一　二三四</p></div>')
