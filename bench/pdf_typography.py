@@ -70,10 +70,10 @@ Measures, for running text unless said otherwise:
   (`call_starts`, of `note_calls`, which counts the glyphs of calls roughly: "10" may count 2).
 - one-character last lines: the last line of a paragraph of two lines or more holding a single
   Han character, optionally followed by punctuation.
-- squeezed marks: a full-width ，。、？！ in the middle of a line, between two glyphs that are not
+- squeezed marks: a full-width ，。？！ in the middle of a line, between two glyphs that are not
   punctuation, whose advance is under 0.75 em: the distance from its left edge to the next
   glyph's, less the line's median Han gap when a (justification) space glyph follows it.
-  ：； squeezed so are counted apart: clreq 6.2.2.3 lets a line that must shrink take them in
+  ：；、 squeezed so are counted apart: clreq 6.2.2.3 lets a line that must shrink take them in
   (its tier 5), and pipeline/justify.py does, where ，。 stay full width.
 
 Three checks need the text as extracted rather than glyph boxes (function `text_layer`, option
@@ -119,7 +119,7 @@ NO_START = set("，。、；：？！）」』】〕〉》〗〙｝］”’")
 NO_END = set("（「『【〔〈《〖〘｛［“‘")
 CLOSING = set("，。、；：？！）」』】〕〉》〗〙｝］”’")   # marks whose blank half is on the right
 PAUSE_STOP = set("，。、；：？！")
-ADJUSTABLE_PAUSES = set("：；")       # clreq 6.2.2.3 tier 5 marks this project squeezes (not ，、)
+ADJUSTABLE_PAUSES = set("：；、")      # clreq 6.2.2.3 tier 5 marks this project squeezes (not ，)
 TOLERANCE_PT = 1.0
 SPACED_EM = 0.05
 TIGHT_EM = 0.1
@@ -392,8 +392,8 @@ class Report:
     han_latin_tight_other: int = 0
     paragraph_last_lines: int = 0       # last lines of paragraphs of 2+ lines
     one_char_last_lines: int = 0
-    squeezed_marks: int = 0             # mid-line ，。、？！ squeezed: never wanted
-    squeezed_pauses: int = 0            # mid-line ：； squeezed by line adjustment (clreq 6.2.2.3, tier 5)
+    squeezed_marks: int = 0             # mid-line ，。？！ squeezed: never wanted
+    squeezed_pauses: int = 0            # mid-line ：；、 squeezed by line adjustment (clreq 6.2.2.3, tier 5)
     other_lines: int = 0                # lines of the text block that are not running text
     start_violations_other: int = 0
     end_violations_other: int = 0
@@ -526,7 +526,9 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
         for line in lines:
             report.other_lines += 1
             text = [g for g in line.text_glyphs if not g.mono]
-            starts, ends = _kinsoku(line, text, number, examples, " (other)")
+            # a line of a code block is not measured; one that starts with inline code ("budget_tokens。")
+            # does not start with its mark
+            starts, ends = _kinsoku(line, line.text_glyphs if text else [], number, examples, " (other)")
             report.start_violations_other += starts
             report.end_violations_other += ends
             role = _role(line, geometry)
@@ -1008,7 +1010,7 @@ def main(argv=None) -> int:
           f"headings {report.han_latin_tight_headings} of {report.han_latin_boundaries_headings}; "
           f"elsewhere {report.han_latin_tight_other} of {report.han_latin_boundaries_other}")
     print(f"one-character last lines: {report.one_char_last_lines} of {report.paragraph_last_lines}")
-    print(f"squeezed ，。 mid-line:   {report.squeezed_marks} (and ：； in line adjustment: {report.squeezed_pauses})")
+    print(f"squeezed ，。 mid-line:   {report.squeezed_marks} (and ：；、 in line adjustment: {report.squeezed_pauses})")
     print(f"note lines ragged:      {report.ragged_note_lines} of {report.non_final_note_lines}")
     print(f"note calls at line start: {report.call_starts}")
     if layer:

@@ -292,8 +292,10 @@ def _rebalance(held: list[_Laid], bad: _Laid, lay) -> list[_Laid] | None:
 #      Noto CJK, 0.256 em, so none is taken; squeezed further, pdftotext ran words together);
 #   4. the outer blank half of brackets and quotation marks (also after a mark already set
 #      half-width: "说：“我们");
-#   5. mid-line ：；, by half (clreq puts ，、 here as well: mainland books keep those and 。？！,
-#      tier 7, full width mid-line, and so does this project);
+#   5. mid-line ：；、, by half: marks inside a sentence, which the Kaiming style (开明式) of
+#      mainland books sets half-width everywhere and GB/T 15834-2011 5.1.11 lets an editor
+#      compress. clreq puts ， here as well; this project keeps ， full width mid-line, like the
+#      sentence-ending 。？！ (tier 7), since a squeezed comma reads as a missing pause;
 #   6. Han/Latin spaces, from a quarter em to an eighth.
 # (Tier 3, the interpunct, does not occur: typeset.py sets no space next to it.) Only this
 # helps a paragraph's first line, which has no line before it to share its excess with.
@@ -301,7 +303,7 @@ def _rebalance(held: list[_Laid], bad: _Laid, lay) -> list[_Laid] | None:
 # below then squeezes it to the measure, tier by tier, each item of a tier by the same share.
 SQUEEZE_CLOSE = set("）」』】〕〉》〗〙｝］”’")
 SQUEEZE_OPEN = BLANK_LEFT
-SQUEEZE_PAUSE = set("：；")
+SQUEEZE_PAUSE = set("：；、")
 BRACKET_SQUEEZE_EM = 0.5
 AUTOSPACE_SQUEEZE_EM = 0.125
 TIER_BRACKET, TIER_PAUSE, TIER_AUTOSPACE = 4, 5, 6

@@ -89,9 +89,11 @@ def _lines(root, source: str, width_em: float) -> list[list[tuple[str, float]]]:
 
 
 def test_a_list_of_names_spreads_between_its_items(tmp_path):
-    # Few Han gaps and a long name that does not fit: spread over the Han gaps alone, the
-    # first line came out at 0.27 em between 本章涉及; the gaps between the items widen first.
-    lines = _lines(tmp_path, "本章涉及DeepSeek-V2、GTC大会、GPT-4o、GLM-4、OpenAI、Anthropic、Google、多模态和智能体。", 24)
+    # Few Han gaps and a long name that does not fit, even with the 、 squeezed: spread over the
+    # Han gaps alone, the first line came out at 0.27 em between 本章涉及; the gaps between the
+    # items widen first.
+    lines = _lines(tmp_path, "本章涉及DeepSeek-V2、GTC大会、GPT-4o、Mixtral-8x22B、OpenAI、Anthropic、Google、多模态和智能体。",
+                   24)
     first = lines[0]
     assert "".join(c for c, _x in first).endswith("GPT-4o、"), first
     # a full-width character's origin to the next one's, less its em
@@ -107,3 +109,15 @@ def test_a_quotation_mark_after_a_halved_colon_gives_its_outer_half(tmp_path):
     lines = _lines(tmp_path, "一位接近工信部的工程师回忆说：“我们当时并不确定HumanEval能否奏效，但训练效率的窗口期不会等人。”", 28.3)
     first = "".join(c for c, _x in lines[0])
     assert first.endswith("Human\u2010") or first.endswith("Human-"), first
+
+
+def test_an_enumeration_comma_gives_its_blank_half_where_a_comma_does_not(tmp_path):
+    # 18 em of text before "2024", 2 em short of the measure: the number and its Han/Latin space
+    # come in only if the mid-line 、 gives up half an em (clreq's tier 5, the Kaiming style's
+    # half-width pause). The ，stays full width, and so do the Han characters.
+    lines = _lines(tmp_path, "甲乙丙丁、戊己庚辛，壬癸子丑寅卯辰巳2024年的事。", 20)
+    first = lines[0]
+    assert "".join(c for c, _x in first).endswith("巳2024"), first
+    advance = {a: round(xb - xa, 3) for (a, xa), (_b, xb) in zip(first, first[1:])}
+    assert 0.45 <= advance["、"] < 0.75, advance
+    assert advance["，"] >= 0.99 and advance["甲"] >= 0.99, advance
