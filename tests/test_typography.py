@@ -10,7 +10,8 @@ line, no squeezed mid-line mark, no line spread beyond 0.2 em; in the text layer
 paragraph as written (spaces between Latin words included), no Latin words run together, no
 space between Han characters except where the text has one. The share of letter-spaced lines
 is a figure for bench/typography_table.py, not a test. Before the typography work (commit
-0f0b883) the fixture measured (15 pages):
+0f0b883) the fixture's first two chapters measured (15 pages; chapters 3 and 4, denser with
+model names, code and notes, came later):
 
     body lines 122; letter-spaced lines (median Han gap > 0.05 em) 10 (8.2 %), worst median
     0.289 em, Han gaps p95 0.078 em; ragged 0 of 64 non-final; overfull 0; ragged footnote
