@@ -61,11 +61,17 @@ class Server:
         return self.process.wait(timeout=20)
 
 
+def _as_from_a_terminal() -> None:
+    # A test run started in the background (`make test &`, nohup) ignores SIGINT, and so would the
+    # preview it starts: Ctrl-C is tested as it reaches a preview started from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(book: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
     with log.open("w") as stderr:
         return subprocess.Popen([sys.executable, "-m", "pipeline", "preview", "--manuscript", str(book),
                                  "--out", str(out), *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
-                                text=True)
+                                text=True, preexec_fn=_as_from_a_terminal)
 
 
 @pytest.fixture
