@@ -18,7 +18,8 @@ from pipeline.tree import writer_copy
 Transform = Callable[[etree._Element, "Context"], None]
 _REGISTRY: dict[str, list[tuple[int, str, Transform]]] = {}
 # Modules whose import registers transforms; a new one is one line here.
-TRANSFORM_MODULES = ("pipeline.typeset", "pipeline.epub", "pipeline.pdf", "pipeline.notes", "pipeline.math", "pipeline.subject_index")
+TRANSFORM_MODULES = ("pipeline.typeset", "pipeline.epub", "pipeline.pdf", "pipeline.notes", "pipeline.math",
+                     "pipeline.subject_index")
 
 
 @dataclass

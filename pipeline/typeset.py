@@ -321,16 +321,22 @@ def drop_spaces_between_cjk(root: etree._Element) -> None:
         joined = "".join(text for _, text in pieces)
         drops = [m.span() for m in _SPACE_BETWEEN_CJK.finditer(joined)
                  if m.start() and m.end() < len(joined) and is_cjk(joined[m.start() - 1]) and is_cjk(joined[m.end()])]
-        if not drops:
-            continue
         start = 0
         for slot, text in pieces:
             end = start + len(text)
+            # the dropped spans as they fall in this slot (a run of spaces may span two)
             cut = [(max(a, start) - start, min(b, end) - start) for a, b in drops if a < end and b > start]
             if slot is not None and cut:
-                kept = "".join(text[i:j] for i, j in zip([0] + [b for _, b in cut], [a for a, _ in cut] + [len(text)]))
-                setattr(slot.node, slot.attr, kept)
+                setattr(slot.node, slot.attr, _without(text, cut))
             start = end
+
+
+def _without(text: str, spans: list[tuple[int, int]]) -> str:
+    kept, position = [], 0
+    for begin, finish in spans:
+        kept.append(text[position:begin])
+        position = finish
+    return "".join(kept) + text[position:]
 
 
 @transform("pdf", "epub", order=1)

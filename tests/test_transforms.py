@@ -45,3 +45,7 @@ def test_a_space_typed_between_chinese_characters_is_set_in_neither_format():
     assert etree.tostring(body, encoding="unicode", method="html") == (
         '<div><p><em>多模态能力</em>和<strong>Agent 自主性</strong>的 <b>AI</b> 汉 <code>a b</code> 汉，'
         '<a href="#x">链接</a>。图 <img src="a.png"> 一　二三四</p></div>')
+    # a run of spaces split between an element's text and its tail goes as a whole
+    body = parse_html("<p><em>强调 </em> 之后</p>")
+    drop_spaces_between_cjk(body)
+    assert etree.tostring(body, encoding="unicode", method="html") == "<div><p><em>强调</em>之后</p></div>"
