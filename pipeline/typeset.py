@@ -303,8 +303,8 @@ def collect_slots(root: etree._Element) -> list[Slot]:
 # Elements that stand in the text without text of their own: a space next to one is not
 # between two characters.
 REPLACED_TAGS = {"img", "br", "hr", "wbr", "svg", "math", "object", "video", "audio", "iframe", "input"}
-_OTHER = "\x00"
-_SPACE_BETWEEN_CJK = re.compile(r"[ \t\n]+")
+_OTHER = "\x00"        # stands for code or a replaced element: no character either side of a space
+_WHITESPACE_RUN = re.compile(r"[ \t\n]+")
 
 
 def drop_spaces_between_cjk(root: etree._Element) -> None:
@@ -319,8 +319,10 @@ def drop_spaces_between_cjk(root: etree._Element) -> None:
         runs.setdefault(id(slot.block), []).append((slot, text if slot.editable else _OTHER * bool(text)))
     for pieces in runs.values():
         joined = "".join(text for _, text in pieces)
-        drops = [m.span() for m in _SPACE_BETWEEN_CJK.finditer(joined)
+        drops = [m.span() for m in _WHITESPACE_RUN.finditer(joined)
                  if m.start() and m.end() < len(joined) and is_cjk(joined[m.start() - 1]) and is_cjk(joined[m.end()])]
+        if not drops:
+            continue
         start = 0
         for slot, text in pieces:
             end = start + len(text)
