@@ -295,7 +295,10 @@ def _rebalance(held: list[_Laid], bad: _Laid, lay) -> list[_Laid] | None:
 #   5. mid-line ：；、, by half: marks inside a sentence, which the Kaiming style (开明式) of
 #      mainland books sets half-width everywhere and GB/T 15834-2011 5.1.11 lets an editor
 #      compress. clreq puts ， here as well; this project keeps ， full width mid-line, like the
-#      sentence-ending 。？！ (tier 7), since a squeezed comma reads as a missing pause;
+#      sentence-ending 。？！ (tier 7), since a squeezed comma reads as a missing pause, unless
+#      book.yaml's print.squeeze_commas turns it on (the print CSS then sets the custom property
+#      --book-squeeze-commas: on): a mid-line ， then gives up its blank half last of all, after
+#      the Han/Latin spaces, and only in a line that would otherwise be letter-spaced;
 #   6. Han/Latin spaces, from a quarter em to an eighth.
 # (Tier 3, the interpunct, does not occur: typeset.py sets no space next to it.) Only this
 # helps a paragraph's first line, which has no line before it to share its excess with.
@@ -306,7 +309,8 @@ SQUEEZE_OPEN = BLANK_LEFT
 SQUEEZE_PAUSE = set("：；、")
 BRACKET_SQUEEZE_EM = 0.5
 AUTOSPACE_SQUEEZE_EM = 0.125
-TIER_BRACKET, TIER_PAUSE, TIER_AUTOSPACE = 4, 5, 6
+TIER_BRACKET, TIER_PAUSE, TIER_AUTOSPACE, TIER_COMMA = 4, 5, 6, 6.5
+SQUEEZE_COMMAS_PROPERTY = "__book_squeeze_commas"     # WeasyPrint's key for --book-squeeze-commas
 # Line-end marks whose ink sits in their left half in Simplified Chinese faces (not ？！).
 HANGING_END = set("，。、；：）」』】〕〉》〗〙｝］”’")
 
@@ -344,11 +348,18 @@ def _classes(parent) -> set:
     return set(((element is not None and element.get("class")) or "").split())
 
 
+def squeezes_commas(style) -> bool:
+    """Whether the custom property --book-squeeze-commas is `on` where the style applies."""
+    value = style[SQUEEZE_COMMAS_PROPERTY]
+    return isinstance(value, tuple) and [getattr(token, "value", None) for token in value] == ["on"]
+
+
 def _squeeze_plan(line) -> list[tuple[object, dict[int, tuple[int, float]]]]:
     """[(text box, {index of a space in its text: (its clreq tier, how much narrower it may get
     in px)})] of a line. A mark next to a space may sit in the next or previous text box
     ("**CodeGeeX**（代码": the space ends the bold run)."""
     texts = _text_boxes(line)
+    commas = squeezes_commas(line.style)
     plan = []
     for number, (box, parent) in enumerate(texts):
         classes = _classes(parent)
@@ -376,6 +387,8 @@ def _squeeze_plan(line) -> list[tuple[object, dict[int, tuple[int, float]]]]:
                 found[index] = (TIER_BRACKET, BRACKET_SQUEEZE_EM * size)
             elif before and before in SQUEEZE_PAUSE:
                 found[index] = (TIER_PAUSE, BRACKET_SQUEEZE_EM * size)
+            elif commas and before == "，":
+                found[index] = (TIER_COMMA, BRACKET_SQUEEZE_EM * size)
         if found:
             plan.append((box, found))
     return plan

@@ -194,3 +194,15 @@ def test_latin_hyphenation_names_a_language_with_a_dictionary(tmp_path):
     (tmp_path / "ok").mkdir()
     config = load_config(book(tmp_path / "ok", VALID.replace("  variant: rgb\n", "  variant: rgb\n  latin_hyphenation: ''\n")))
     assert config.print.latin_hyphenation == ""
+    assert config.print.squeeze_commas is False
+
+
+def test_print_squeeze_commas_is_a_yes_or_no(tmp_path):
+    config = load_config(book(tmp_path, VALID.replace("  variant: rgb\n", "  variant: rgb\n  squeeze_commas: true\n")))
+    assert config.print.squeeze_commas is True
+    (tmp_path / "bad").mkdir()
+    diagnostics, stopped = collect(book(tmp_path / "bad", VALID.replace("  variant: rgb\n",
+                                                                      "  variant: rgb\n  squeeze_commas: sometimes\n")))
+    assert stopped is not None
+    assert [(d.line, d.message) for d in by_code(diagnostics, "config-invalid")] == [
+        (13, "'print.squeeze_commas' must be true or false, not 'sometimes'.")]

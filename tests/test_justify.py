@@ -73,9 +73,10 @@ def test_the_squeezed_paragraph_extracts_as_written(glyph_lines):
     assert "".join(text.split()) == SOURCE
 
 
-def _lines(root, source: str, width_em: float) -> list[list[tuple[str, float]]]:
+def _lines(root, source: str, width_em: float, css: str = "") -> list[list[tuple[str, float]]]:
     """(character, x origin in em) of each line of a paragraph set width_em wide."""
-    html = justified_paragraph_html(root / "cache", source, page="200mm 80mm", paragraph_css=f"width: {width_em}em;")
+    html = justified_paragraph_html(root / "cache", source, page="200mm 80mm",
+                                    paragraph_css=f"width: {width_em}em; {css}")
     pdf = root / "paragraph.pdf"
     textlayer.clean_text_layer(weasyprint.HTML(string=html).write_pdf(), pdf)
     lines: dict[float, list] = {}
@@ -121,3 +122,19 @@ def test_an_enumeration_comma_gives_its_blank_half_where_a_comma_does_not(tmp_pa
     advance = {a: round(xb - xa, 3) for (a, xa), (_b, xb) in zip(first, first[1:])}
     assert 0.45 <= advance["、"] < 0.75, advance
     assert advance["，"] >= 0.99 and advance["甲"] >= 0.99, advance
+
+
+def test_a_comma_gives_its_blank_half_only_where_the_book_allows_it(tmp_path):
+    # As above, 2 em short before "2024", but with two commas and no 、: by default nothing may
+    # give way, and the line ends before the number. With print.squeeze_commas (the print CSS's
+    # --book-squeeze-commas: on) the commas give up their blank halves and the number comes in.
+    source = "甲乙丙丁，戊己庚辛，壬癸子丑寅卯辰巳2024年的事。"
+    strict = "".join(c for c, _x in _lines(tmp_path / "strict", source, 20)[0])
+    assert strict.endswith("辰巳"), strict
+    first = _lines(tmp_path / "commas", source, 20, "--book-squeeze-commas: on;")[0]
+    assert "".join(c for c, _x in first).endswith("巳2024"), first
+    advances = [(a, round(xb - xa, 3)) for (a, xa), (_b, xb) in zip(first, first[1:])]
+    commas = [width for a, width in advances if a == "，"]
+    assert len(commas) == 2 and all(0.45 <= width < 0.95 for width in commas), advances
+    # the Han characters stay solid
+    assert all(width >= 0.99 for a, width in advances if "\u4e00" <= a <= "\u9fff"), advances

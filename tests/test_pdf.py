@@ -97,6 +97,14 @@ def page_of(reader: PdfReader, ident: str) -> int:
     return reader.get_destination_page_number(reader.named_destinations[ident])
 
 
+def test_print_squeeze_commas_reaches_the_justifier_through_the_print_css(book):
+    # pipeline/justify.py reads --book-squeeze-commas from the laid-out style (tests/test_justify.py)
+    printing = dataclasses.replace(book.config.print, squeeze_commas=True)
+    commas = dataclasses.replace(book, config=dataclasses.replace(book.config, print=printing))
+    assert "--book-squeeze-commas: on;" in render_html(commas, typeset=False)
+    assert "--book-squeeze-commas" not in render_html(book, typeset=False)
+
+
 # --------------------------------------------------------------------------- geometry
 
 @slow
