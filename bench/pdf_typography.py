@@ -71,10 +71,11 @@ Measures, for running text unless said otherwise:
 - one-character last lines: the last line of a paragraph of two lines or more holding a single
   Han character, optionally followed by punctuation.
 - squeezed marks: a full-width ，。？！ in the middle of a line, between two glyphs that are not
-  punctuation, whose advance is under 0.75 em: the distance from its left edge to the next
-  glyph's, less the line's median Han gap when a (justification) space glyph follows it.
-  ：；、 squeezed so are counted apart: clreq 6.2.2.3 lets a line that must shrink take them in
-  (its tier 5), and pipeline/justify.py does, where ，。 stay full width.
+  punctuation, whose advance is under 0.97 em (any squeeze, not only Typst's halving): the
+  distance from its left edge to the next glyph's, less the line's median Han gap when a
+  (justification) space glyph follows it. ：；、 squeezed so are counted apart: clreq 6.2.2.3
+  lets a line that must shrink take them in (its tier 5), and pipeline/justify.py does, where
+  ，。 stay full width (a ，only with book.yaml's print.squeeze_commas).
 
 Three checks need the text as extracted rather than glyph boxes (function `text_layer`, option
 `--epub`), from `pdftotext book.pdf -` and the same book's EPUB:
@@ -123,7 +124,7 @@ ADJUSTABLE_PAUSES = set("：；、")      # clreq 6.2.2.3 tier 5 marks this proj
 TOLERANCE_PT = 1.0
 SPACED_EM = 0.05
 TIGHT_EM = 0.1
-SQUEEZED_EM = 0.75
+SQUEEZED_EM = 0.97         # full width, less what rounding the glyph boxes may take
 NOTE_SIZE = 8.5             # print.css: .fn { font-size: 8.5pt }
 LEADER = re.compile(r"[·.]{4,}")   # a contents entry: title, dot leader, page
 MARKER = re.compile(r"^(?:[•◦▪‣–·]|\d{1,3}[.)])")

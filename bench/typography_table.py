@@ -101,7 +101,7 @@ ROWS = [
      lambda r, t: _of(r["han_latin_tight_other"], r["han_latin_boundaries_other"])),
     ("one-character last lines (of paragraphs of 2+ lines)",
      lambda r, t: _of(r["one_char_last_lines"], r["paragraph_last_lines"])),
-    ("mid-line ，。？！ squeezed to < 0.75 em", lambda r, t: str(r["squeezed_marks"])),
+    ("mid-line ，。？！ squeezed (narrower than 0.97 em)", lambda r, t: str(r["squeezed_marks"])),
     ("… mid-line ：；、 squeezed where a line must shrink (clreq 6.2.2.3 allows it)",
      lambda r, t: str(r.get("squeezed_pauses", "–"))),
     ("Latin words run together (EPUB vs pdftotext)",
