@@ -42,6 +42,7 @@ from pipeline.errors import PipelineError
 from pipeline.processes import pump, stop
 from pipeline.transforms import transform
 from pipeline.tree import element, line_of
+from pipeline.typeset import THIN_SPACE, is_cjk
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NODE_SCRIPT = PROJECT_ROOT / "tools" / "render_math.mjs"
@@ -120,6 +121,57 @@ def math_spans(root) -> list[tuple[etree._Element, str, bool]]:
     return found
 
 
+# Where a line may break inside an inline formula: after a relation at the formula's top level,
+# as TeX allows (\\relpenalty), but not inside braces, brackets, parentheses or \\left…\\right, and
+# not in a formula whose meaning would not survive being cut (definitions, environments, style
+# switches, \\over). An SVG cannot break: a long formula that did not fit left its line
+# letter-spaced ("就 是 π 函 数， 即|π(a|s)=p(a_t=a|s_t=s)"), so the print sets each piece as an SVG
+# of its own, with a breakable space after the relation.
+_TEX_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.S)
+_RELATIONS = {"=", "<", ">", "\\le", "\\leq", "\\ge", "\\geq", "\\leqslant", "\\geqslant", "\\neq", "\\ne",
+              "\\approx", "\\equiv", "\\sim", "\\simeq", "\\cong", "\\propto", "\\doteq", "\\triangleq",
+              "\\coloneqq", "\\ll", "\\gg", "\\to", "\\gets", "\\rightarrow", "\\leftarrow", "\\Rightarrow",
+              "\\Leftarrow", "\\Leftrightarrow", "\\iff", "\\implies", "\\mapsto"}
+_OPEN_GROUP = {"{", "(", "[", "\\{", "\\left", "\\langle", "\\lbrace", "\\lbrack"}
+_CLOSE_GROUP = {"}", ")", "]", "\\}", "\\right", "\\rangle", "\\rbrace", "\\rbrack"}
+_UNSPLITTABLE = re.compile(r"\\(?:def|gdef|edef|let|newcommand|renewcommand|DeclareMathOperator|begin|end|over|atop|"
+                           r"choose|brace|brack|displaystyle|textstyle|scriptstyle|scriptscriptstyle|rm|bf|it|sf|"
+                           r"tt|cal|color|Large|large|small|tiny|huge|Huge|normalsize|footnotesize|scriptsize|tag|"
+                           r"label|require)(?![A-Za-z])|&|\\\\|#")
+
+
+def inline_pieces(tex: str) -> list[str]:
+    """An inline formula cut after each top-level relation ("L(\\theta) =", "\\frac{1}{n}…"); [tex]
+    when it has none or must stay whole."""
+    if _UNSPLITTABLE.search(tex):
+        return [tex]
+    tokens = _TEX_TOKEN.findall(tex)
+    pieces, current, depth, delimiter = [], [], 0, False
+    for index, token in enumerate(tokens):
+        current.append(token)
+        if delimiter and not token.isspace():
+            delimiter = False           # the delimiter of \\left or \\right (".", "(", "\\{"…) is no group
+        elif token in _OPEN_GROUP:
+            depth += 1
+            delimiter = token == "\\left"
+        elif token in _CLOSE_GROUP:
+            depth -= 1
+            delimiter = token == "\\right"
+            if depth < 0:
+                return [tex]
+        elif depth == 0 and token in _RELATIONS:
+            after = [t for t in tokens[index + 1:] if not t.isspace()]
+            before = [t for t in current[:-1] if not t.isspace()]
+            # not before another relation ("<=", ":="), a script on the relation, or at an end
+            if before and after and after[0] not in _RELATIONS and after[0] not in "^_" and after[0] != "\\not":
+                pieces.append("".join(current).strip())
+                current = []
+    if depth != 0:
+        return [tex]
+    pieces.append("".join(current).strip())
+    return pieces if len(pieces) > 1 and all(pieces) else [tex]
+
+
 def find_formulas(document) -> list[Formula]:
     """Every formula of a document's tree, with the line it is written on."""
     spans = math_spans(document.tree)
@@ -156,22 +208,25 @@ def render_manuscript_math(report, out_dir: Path, *, reporter) -> dict[tuple[str
     fonts = report.config.fonts
     unique = len({(f.tex, f.display) for f in formulas})
     reporter.say(f"rendering {len(formulas)} formula(s), {unique} different")
+    pieces = [(piece, False) for f in formulas if not f.display for piece in inline_pieces(f.tex) if piece != f.tex]
     with reporter.bar("math", unique) as advance:
         return render_math(formulas, Path(out_dir) / "cache" / "math", diagnostics=report.diagnostics,
                            serif_font=fonts.serif, sans_font=fonts.sans, mono_font=fonts.mono,
-                           progress=advance)
+                           progress=advance, pieces=pieces)
 
 
 def render_math(formulas: list[Formula], cache_dir: Path, *, diagnostics: Diagnostics,
                 serif_font: str = "Noto Serif CJK SC", sans_font: str = "Noto Sans CJK SC",
                 mono_font: str = "Noto Sans Mono CJK SC",
-                progress: Callable[[int, int], None] | None = None) -> dict[tuple[str, bool], RenderedMath]:
+                progress: Callable[[int, int], None] | None = None,
+                pieces: list[tuple[str, bool]] = ()) -> dict[tuple[str, bool], RenderedMath]:
     """Render every distinct formula (cached ones are only read); each formula MathJax rejects is a
-    `math-error` at every place it is written."""
+    `math-error` at every place it is written. `pieces` (inline_pieces) are rendered too, without
+    diagnostics: a piece that fails leaves its formula whole."""
     cache_dir = Path(cache_dir)
     fonts = {"serif": serif_font, "sans-serif": sans_font, "monospace": mono_font}
     renderer = renderer_id()
-    wanted = list(dict.fromkeys((f.tex, f.display) for f in formulas))
+    wanted = list(dict.fromkeys([(f.tex, f.display) for f in formulas] + list(pieces)))
     keys = {item: cache_key(*item, renderer, fonts) for item in wanted}
     results: dict[tuple[str, bool], RenderedMath] = {}
     for item in wanted:
@@ -426,7 +481,15 @@ def _text_before(span) -> str | None:
     text = (previous.tail if previous is not None else span.getparent().text) or ""
     if not text.strip() and previous is None and span.getparent().tag in _BLOCKS:
         return None
-    return text.rstrip()
+    return text
+
+
+def _set_text_before(span, text: str) -> None:
+    previous = span.getprevious()
+    if previous is not None:
+        previous.tail = text
+    else:
+        span.getparent().text = text
 
 
 def _text_after(span) -> str | None:
@@ -434,7 +497,27 @@ def _text_after(span) -> str | None:
     text = span.tail or ""
     if not text.strip() and following is None and span.getparent().tag in _BLOCKS:
         return None
-    return text.lstrip()
+    return text
+
+
+def _spaced(text: str | None, side: str) -> str | None:
+    """The text before (side "start") or after ("end") an inline formula, with the formula's gap
+    from Chinese text: a Han/Latin space (typeset.py sets U+2009 as its stretchable, breakable
+    quarter em, dropped at a line end as a margin would not be), which replaces an author's space
+    rather than adding to it ("参数为 $\\theta$" and "规则为$\\theta$" look the same). Next to Latin
+    text an author's space is the word space, and no space is none ("10$^{5}$"); a full-width mark
+    has a blank half of its own."""
+    if text is None:
+        return None
+    bare = text.rstrip() if side == "start" else text.lstrip()
+    char = bare[-1:] if side == "start" else bare[:1]
+    if not char:                          # an element beside it (bold, a link, another formula)
+        return text or THIN_SPACE         # the author's space is the gap, or else a quarter em
+    if char in _CLOSING or char in _OPENING:
+        return bare
+    if is_cjk(char):
+        return bare + THIN_SPACE if side == "start" else THIN_SPACE + bare
+    return text
 
 
 def _error_box(tex: str, display: bool) -> etree._Element:
@@ -479,15 +562,39 @@ def math_to_svg(root, context) -> None:
                 holder.append(img)
                 _replace(span, holder)
             continue
-        classes = ["math", "math-inline"]
-        before, after = _text_before(span), _text_after(span)
-        if before is None or (before and before[-1] in _OPENING):
-            classes.append("math-flush-start")
-        if after is None or (after and after[0] in _CLOSING):
-            classes.append("math-flush-end")
-        style = (f"width:{result.width_em}em;height:{result.height_em}em;vertical-align:{result.valign_em}em"
-                 if result.width_em else f"width:100%;height:{result.height_em}em")
-        _replace(span, element("img", {"class": " ".join(classes), "src": uri, "alt": tex.strip(), "style": style}))
+        before, after = _spaced(_text_before(span), "start"), _spaced(_text_after(span), "end")
+        if before is not None:
+            _set_text_before(span, before)
+        if after is not None:
+            span.tail = after
+        images = _piece_images(tex, context.book.math) or [_inline_image(tex, result, "math math-inline")]
+        parent, tail = span.getparent(), span.tail
+        position = parent.index(span)
+        parent.remove(span)
+        for offset, image in enumerate(images):
+            parent.insert(position + offset, image)
+        images[-1].tail = tail
+
+
+def _inline_image(tex: str, result: RenderedMath, classes: str) -> etree._Element:
+    uri = "data:image/svg+xml;base64," + base64.b64encode(result.svg.encode("utf-8")).decode("ascii")
+    style = (f"width:{result.width_em}em;height:{result.height_em}em;vertical-align:{result.valign_em}em"
+             if result.width_em else f"width:100%;height:{result.height_em}em")
+    return element("img", {"class": classes, "src": uri, "alt": tex.strip(), "style": style})
+
+
+def _piece_images(tex: str, math: dict) -> list[etree._Element] | None:
+    """The formula as its pieces (inline_pieces), a space after each relation it is cut at; None
+    when it is not cut or a piece did not render."""
+    pieces = inline_pieces(tex)
+    results = [math.get((piece, False)) for piece in pieces]
+    if len(pieces) < 2 or any(r is None or r.error or not r.svg or not r.width_em for r in results):
+        return None
+    images = [_inline_image(piece, result, "math math-inline" + (" math-continued" if index else ""))
+              for index, (piece, result) in enumerate(zip(pieces, results))]
+    for image in images[:-1]:
+        image.tail = " "
+    return images
 
 
 @transform("epub", order=30)
