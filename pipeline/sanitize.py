@@ -8,7 +8,8 @@ with the document's file and line.
 - Elements that run code, embed other documents, take input or restyle the book (script,
   style, iframe, object, embed, form, link, meta, base, …) are removed with their content.
 - Elements outside the allow-list are unwrapped: their text stays, the tag goes.
-- Attributes outside the allow-list go, event handlers (onclick…) first among them;
+- Attributes outside the allow-list go, event handlers (onclick…) first among them; a block's
+  align="center" (GitHub's way of centring) becomes the class align-center;
   `style` stays only without url(), @import, expression() or behavior (author CSS belongs
   in styles/, not in chapters).
 - href keeps only relative paths, fragments, http(s) and mailto; javascript:, file:, data:
@@ -50,6 +51,10 @@ ELEMENT_ATTRIBUTES = {
     "colgroup": {"span"}, "math": {"display", "xmlns"}, "abbr": {"title"}, "bdo": {"dir"},
     "details": {"open"},
 }
+# HTML's old align="…" on a block, which books written for GitHub use to centre a picture and its
+# caption (<div align=center>): kept as a class the stylesheets honour (styles/*.css, .align-*).
+ALIGNABLE = frozenset({"div", "p", "h1", "h2", "h3", "h4", "h5", "h6", "figure", "section", "blockquote"})
+ALIGNMENTS = frozenset({"left", "center", "right", "justify"})
 SAFE_SCHEMES = ("http", "https", "mailto", "chapter")   # chapter: is ours (pipeline.xref)
 _SCHEME = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*):")
 _UNSAFE_STYLE = re.compile(r"url\s*\(|@import|expression\s*\(|behavior\s*:|-moz-binding|image-set\s*\(", re.I)
@@ -132,6 +137,10 @@ def _clean_attributes(document: Document, node, tag: str, diagnostics: Diagnosti
             reason = None
         elif tag == "pre":
             del node.attrib[name]     # a fence's own attributes (alt=, layout=): the diagram stage reads the fence
+            continue
+        elif lowered == "align" and tag in ALIGNABLE and value.strip().lower() in ALIGNMENTS:
+            del node.attrib[name]
+            node.set("class", " ".join([*(node.get("class") or "").split(), f"align-{value.strip().lower()}"]))
             continue
         else:
             reason = f"the attribute {name} of <{tag}> was removed"

@@ -4,7 +4,8 @@ A book from GitHub centres its pictures with raw HTML (`<div align=center><img w
 src="…"/></div>`, as datawhalechina's books do), and puts small ones in a line of text. Outside a
 <figure> WeasyPrint set such an image at its pixel size: a 6,537 px wide scan ran a metre and a
 half off the page. The mini book gets a chapter of such pictures, generated here: a very wide one
-in raw HTML with a web width, a very tall one in raw HTML, and one in a line of text.
+in raw HTML with a web width and a caption centred by align=center, a very tall one in raw HTML,
+and one in a line of text.
 """
 from __future__ import annotations
 
@@ -48,7 +49,20 @@ def pdf(tmp_path_factory):
     diagnostics = Diagnostics(draft=True)
     book = build_book(load_config(root, diagnostics), out_dir=root / "build", diagnostics=diagnostics, draft=True)
     assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
+    # align="center" is honoured (a class), not removed with a warning
+    assert not [d for d in diagnostics if d.code == "html-removed"], [str(d) for d in diagnostics]
     return write_pdf(book, root / "build" / "book.pdf", diagnostics=diagnostics), book.config.print
+
+
+def test_a_caption_centred_with_align_is_centred(pdf):
+    path, printing = pdf
+    geometry = pdf_typography.Geometry.from_settings(printing)
+    document = pymupdf.open(path)
+    [(page, line)] = [(page, pymupdf.Rect(line["bbox"])) for page in document
+                      for block in page.get_text("dict")["blocks"] for line in block.get("lines", [])
+                      if "示意图" in "".join(span["text"] for span in line["spans"])]
+    left, _top, right, _bottom = pdf_typography.text_block(document, page, geometry)
+    assert abs((line.x0 + line.x1) / 2 - (left + right) / 2) < 2, (line, left, right)
 
 
 def test_every_picture_lies_inside_the_text_block(pdf):
