@@ -1,9 +1,9 @@
 """Images as the EPUB packs them: raster images scaled down and recompressed, the rest as they are.
 
 A print PDF wants every pixel of a 3000-pixel map; a reading device shows at most a screen's
-worth, and each megabyte makes the EPUB slower to download and to open. So for the EPUB only
-(the Asset and its file are never touched; the PDF writer reads the original), each PNG, JPEG,
-WebP or GIF is
+worth, and each megabyte makes the EPUB slower to download and to open. So for the EPUB, and
+the screen PDF read on the same devices (`reading_copy`), the Asset and its file never touched
+(the print PDF reads the original), each PNG, JPEG, WebP or GIF is
 
 - turned upright by its EXIF orientation, then scaled so its long side is at most
   `epub.max_image_px` (1600; 0 turns the whole step off and packs every file as it is):
@@ -41,11 +41,13 @@ from PIL import Image, ImageChops, ImageFile, ImageOps, features
 
 from pipeline import cache
 from pipeline.book import Asset, Book
+from pipeline.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 IMAGE_VERSION = "2"      # bump when anything below changes the bytes it writes
 CACHE_FOLDER = "epub-images"
+SCREEN_FOLDER = "screen-images"     # plain copies of the cached images, for the screen PDF
 FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP", "image/gif": "GIF"}
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif"}
 # What each format may be decoded to and written back from; other modes are left alone.
@@ -58,10 +60,31 @@ def epub_image_bytes(asset: Asset, book: Book, cache_dir: Path) -> bytes:
     """The bytes the EPUB packs for an image asset: scaled down and recompressed where that is
     smaller, the file as it is otherwise (SVG, animated images, epub.max_image_px: 0)."""
     original = asset.path.read_bytes()
+    return _scaled(asset, original, book, cache_dir) or original
+
+
+def reading_copy(asset: Asset, book: Book, cache_dir: Path) -> Path:
+    """A file holding the image as the EPUB packs it, for the screen PDF, which is read on the same
+    devices (a book of 6,000-pixel scans: 65 MB with the originals, the EPUB 17 MB); the asset's
+    own file where the EPUB packs that. A plain copy beside the verified cache entry, which has a
+    header, since WeasyPrint reads a file: URL."""
+    original = asset.path.read_bytes()
+    scaled = _scaled(asset, original, book, cache_dir)
+    if scaled is None:
+        return asset.path
+    plain = (Path(cache_dir).absolute() / SCREEN_FOLDER /
+             f"{hashlib.sha256(scaled).hexdigest()[:32]}{SUFFIXES[FORMATS[asset.media_type]]}")
+    if not plain.is_file() or plain.read_bytes() != scaled:
+        atomic_write_bytes(plain, scaled)
+    return plain
+
+
+def _scaled(asset: Asset, original: bytes, book: Book, cache_dir: Path) -> bytes | None:
+    """The image scaled down and recompressed (cached), or None when the original is as small."""
     settings = book.config.epub
     image_format = FORMATS.get(asset.media_type)
     if image_format is None or settings.max_image_px <= 0:
-        return original
+        return None
     key = cache_key(original, image_format, settings.max_image_px, settings.jpeg_quality)
     entry = Path(cache_dir) / CACHE_FOLDER / f"{key}{SUFFIXES[image_format]}"
     stored = cache.read_entry(entry)        # None for a missing, truncated or altered entry
@@ -71,10 +94,10 @@ def epub_image_bytes(asset: Asset, book: Book, cache_dir: Path) -> bytes:
         except READ_ERRORS as error:
             log.warning("%s: packed as it is; it could not be recompressed (%s: %s)",
                         asset.href, type(error).__name__, error)
-            return original                 # not cached: the next build tries again and says so again
+            return None                     # not cached: the next build tries again and says so again
         stored = smaller if smaller is not None and len(smaller) < len(original) else b""
         cache.write_entry(entry, stored)
-    return stored or original
+    return stored or None
 
 
 def cache_key(data: bytes, image_format: str, max_px: int, jpeg_quality: int) -> str:

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from pipeline.book import Book, Section
 from pipeline.config import FontSettings
 from pipeline.diagnostics import Diagnostics
+from pipeline.epub_images import FORMATS as IMAGE_FORMATS, reading_copy
 from pipeline.errors import PipelineError
 from pipeline.fonts import BookFonts, book_fonts, collection_face, css_quoted, font_stack, font_url
 from pipeline.fsutil import atomic_output, atomic_write_text
@@ -99,6 +100,8 @@ class Options:
     tagged: bool = False              # a structure tree (pipeline/pdf_tags.py)
     link_color: str | None = None     # the screen PDF's links
     cover: bool = False               # the cover image as the first page
+    # (asset file, the file the PDF shows instead): the screen PDF's pictures as the EPUB packs them
+    images: tuple[tuple[Path, Path], ...] = ()
 
     @property
     def pdfx(self) -> bool:
@@ -438,9 +441,19 @@ def resolve_options(book: Book, variant: str | None, crop_marks: bool | None,
     if screen:
         settings = book.config.screen
         return Options("rgb", False, **common, target="screen", tagged=settings.tagged,
-                       link_color=settings.link_color, cover=settings.cover)
+                       link_color=settings.link_color, cover=settings.cover, images=_reading_copies(book, cache_dir))
     return Options(variant, book.config.print.crop_marks if crop_marks is None else crop_marks, **common,
                    tagged=book.config.print.tagged)
+
+
+def _reading_copies(book: Book, cache_dir: Path | None) -> tuple[tuple[Path, Path], ...]:
+    """The screen PDF is read where the EPUB is: its pictures are the EPUB's, scaled to
+    epub.max_image_px. The print PDF keeps every pixel of the originals for the press."""
+    if cache_dir is None:
+        return ()
+    copies = ((asset.path, reading_copy(asset, book, cache_dir)) for asset in book.assets
+              if asset.media_type in IMAGE_FORMATS)
+    return tuple((source, copy) for source, copy in copies if copy != source)
 
 
 def print_roles(book: Book, pdfx: bool) -> tuple[str, ...]:
@@ -555,7 +568,7 @@ def readable_files(book: Book, options: Options) -> tuple[Path, ...]:
     """Files outside the manuscript folder the layout may read: the CMYK profile, the book's
     registered assets (diagrams in the build cache), the space fonts' cached copies, the house
     faces in the project's fonts/ (pipeline/fonts.py read only those inside the project)."""
-    return (*_profile_files(options), *(a.path for a in book.assets),
+    return (*_profile_files(options), *(a.path for a in book.assets), *(copy for _asset, copy in options.images),
             *(face.path for face in options.space_faces if face.path is not None),
             *(rule.path for rule in options.font_rules if rule.path is not None))
 
@@ -695,7 +708,7 @@ def resolve_images(root, context) -> None:
         if asset is None:
             raise PipelineError(f"section {section.id} shows the image {src}, which is not among the "
                                 "book's assets.", file=section.source, hint="Check the image path.")
-        img.set("src", asset.path.resolve().as_uri())
+        img.set("src", dict(context.options.images).get(asset.path, asset.path).resolve().as_uri())
 
 
 @transform("pdf", order=30)

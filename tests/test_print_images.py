@@ -5,7 +5,7 @@ src="…"/></div>`, as datawhalechina's books do), and puts small ones in a line
 <figure> WeasyPrint set such an image at its pixel size: a 6,537 px wide scan ran a metre and a
 half off the page. The mini book gets a chapter of such pictures, generated here: a very wide one
 in raw HTML with a web width and a caption centred by align=center, a very tall one in raw HTML,
-and one in a line of text.
+and one in a line of text. The screen PDF shows them as the EPUB packs them, scaled down.
 """
 from __future__ import annotations
 
@@ -51,11 +51,24 @@ def pdf(tmp_path_factory):
     assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
     # align="center" is honoured (a class), not removed with a warning
     assert not [d for d in diagnostics if d.code == "html-removed"], [str(d) for d in diagnostics]
-    return write_pdf(book, root / "build" / "book.pdf", diagnostics=diagnostics), book.config.print
+    return write_pdf(book, root / "build" / "book.pdf", diagnostics=diagnostics), book.config.print, book
+
+
+def test_the_screen_pdf_shows_the_pictures_the_epub_packs_and_the_print_the_originals(pdf, tmp_path):
+    path, _printing, book = pdf
+    screen = write_pdf(book, tmp_path / "book-screen.pdf", target="screen", cache_dir=tmp_path / "cache")
+
+    def sizes(pdf_path):     # the generated pictures: not the mini book's own small ones, nor the cover
+        return sorted({(info["width"], info["height"]) for page in pymupdf.open(pdf_path) if page.number
+                       for info in page.get_image_info() if max(info["width"], info["height"]) >= 1000})
+
+    assert sizes(path) == [(500, 6000), (6500, 1200)]
+    limit = book.config.epub.max_image_px
+    assert sizes(screen) == [(round(limit * 500 / 6000), limit), (limit, round(limit * 1200 / 6500))]
 
 
 def test_a_caption_centred_with_align_is_centred(pdf):
-    path, printing = pdf
+    path, printing, _book = pdf
     geometry = pdf_typography.Geometry.from_settings(printing)
     document = pymupdf.open(path)
     [(page, line)] = [(page, pymupdf.Rect(line["bbox"])) for page in document
@@ -66,7 +79,7 @@ def test_a_caption_centred_with_align_is_centred(pdf):
 
 
 def test_every_picture_lies_inside_the_text_block(pdf):
-    path, printing = pdf
+    path, printing, _book = pdf
     geometry = pdf_typography.Geometry.from_settings(printing)
     pictures = []
     document = pymupdf.open(path)
