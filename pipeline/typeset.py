@@ -276,6 +276,15 @@ BLOCK_TAGS = {"p", "li", "dd", "dt", "td", "th", "figcaption", "blockquote", "di
               "caption", "nav", "header", "footer", "tr", "thead", "tbody", "dl"}
 
 
+# Inline elements after which a paragraph's text starts a new line (pipeline.math's display formula
+# inside a paragraph, where an author wrote $$…$$ without blank lines around it).
+LINE_BREAKING_CLASSES = {"math-display"}
+
+
+def _breaks_the_line(element) -> bool:
+    return isinstance(element.tag, str) and (element.tag == "br" or bool(LINE_BREAKING_CLASSES & classes(element)))
+
+
 def collect_slots(root: etree._Element) -> list[Slot]:
     """Every text slot in document order, with the block it belongs to."""
     slots: list[Slot] = []
@@ -294,7 +303,10 @@ def collect_slots(root: etree._Element) -> list[Slot]:
         slots.append(Slot(element, "text", inner_block, inner_editable, inner_spaced, inner_as_written))
         for child in element:
             visit(child, inner_block, inner_editable, inner_spaced, inner_as_written)
-            slots.append(Slot(child, "tail", inner_block, inner_editable, inner_spaced, inner_as_written))
+            # after a line break or a display formula inside a paragraph the text runs on as if in
+            # a new block: what came before ended a line, and its last two characters stay together
+            after = child if _breaks_the_line(child) else inner_block
+            slots.append(Slot(child, "tail", after, inner_editable, inner_spaced, inner_as_written))
 
     visit(root, root, True, True, False)
     return slots

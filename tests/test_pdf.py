@@ -398,6 +398,9 @@ def test_typeset_rules():
     assert "分 歧" in typeset_html("<p>而是<strong>根本性分歧</strong>，后来又有了变化。</p>")
     # ... and after a closing bracket: "等。" never stands alone
     assert insert_spaces("和（文生图模型）等。").endswith("型）" + WORD_JOINER + "等。")
+    # ... and before a line break or a display formula inside the paragraph ("迭|代：" then $$…$$)
+    for breaking in ('<span class="math-display"><img src="x.svg"></span>', "<br>"):
+        assert "迭\u2060代：" + breaking + "其 中" in typeset_html(f"<p>进行迭代：{breaking}其中的文字。</p>")
     # a full-width bracket next to Latin text gets a (cancelled) space: a break, and room to squeeze
     assert insert_spaces("Computer Use（计算机").startswith("Computer\ue000Use （计")
     assert "） Google" in insert_spaces("（模型）Google的")
