@@ -284,10 +284,12 @@ IMAGE_HINTS = {
 
 
 def check_images(doc: Document, config: BookConfig, diagnostics: Diagnostics) -> None:
+    written: dict[str, int] = {}        # how often each source was seen: the n-th is on the n-th line naming it
     for img in doc.tree.iter("img"):
         src = img.get("src") or ""
+        written[src] = written.get(src, 0) + 1
         found = image_source(src, doc, config.root, config.check.max_image_pixels, config.static_dir)
-        line = line_of(img) or doc.line_containing(src)
+        line = line_of(img) or doc.line_containing(src, written[src])
         if found.path is None:
             diagnostics.add(found.code, found.reason + ".", doc.path, line, IMAGE_HINTS[found.code], args={"src": src})
         if not has_description(img):

@@ -45,10 +45,13 @@ class Document:
     def stem(self) -> str:
         return self.path.stem
 
-    def line_containing(self, needle: str) -> int | None:
-        """The first body line holding `needle`: where raw HTML, which pandoc gives no position, is."""
+    def line_containing(self, needle: str, occurrence: int = 1) -> int | None:
+        """The body line holding the occurrence-th `needle`: where raw HTML, which pandoc gives no
+        position, is (the fifth <img> of a chapter is not on the line of the first)."""
+        seen = 0
         for number, line in enumerate(self.text.splitlines()[self.body_line - 1:], self.body_line):
-            if needle in line:
+            seen += line.count(needle)
+            if seen >= occurrence:
                 return number
         return None
 

@@ -65,6 +65,7 @@ _ALLOWED_PREFIXES = ("aria-", "data-", "epub:")
 def sanitize(document: Document, diagnostics: Diagnostics) -> None:  # noqa: C901 - one walk, one rule each
     """Make the document's tree safe, in place; report each removal."""
     tree = document.tree
+    raw_seen: dict[str, int] = {}     # raw HTML has no position: the n-th <div> is on the line of the n-th "<div"
     for node in list(tree.iter()):
         if node is tree or not _attached(node, tree):
             continue                  # the root, or inside something already removed
@@ -73,6 +74,9 @@ def sanitize(document: Document, diagnostics: Diagnostics) -> None:  # noqa: C90
             remove_keeping_tail(node)
             continue
         tag = node.tag.lower() if isinstance(node.tag, str) else ""
+        if line_of(node) is None:
+            raw_seen[tag] = raw_seen.get(tag, 0) + 1
+            node.set(_RAW_INDEX, str(raw_seen[tag]))
         if tag in DANGEROUS or ":" in tag and tag.split(":")[-1] in DANGEROUS:
             _report(document, node, diagnostics, f"the <{tag}> element was removed with its content",
                     "A book runs no scripts, embeds no other pages and takes its styles from styles/.")
@@ -87,6 +91,9 @@ def sanitize(document: Document, diagnostics: Diagnostics) -> None:  # noqa: C90
             unwrap(node)
             continue
         _clean_attributes(document, node, tag, diagnostics)
+    for node in tree.iter():
+        if is_element(node):
+            node.attrib.pop(_RAW_INDEX, None)
 
 
 def unwrap_children_after(node) -> None:
@@ -166,6 +173,9 @@ def _report(document: Document, node, diagnostics: Diagnostics, message: str, hi
 
 
 def _raw_line(document: Document, node) -> int | None:
-    """Raw HTML has no position from pandoc: find the tag in the source."""
+    """Raw HTML has no position from pandoc: find the tag in the source, as often as it was met."""
     tag = node.tag if isinstance(node.tag, str) else ""
-    return document.line_containing(f"<{tag}") if tag else None
+    return document.line_containing(f"<{tag}", int(node.get(_RAW_INDEX) or 1)) if tag else None
+
+
+_RAW_INDEX = "data-bk-raw"        # dropped again at the end of sanitize()

@@ -381,3 +381,22 @@ def test_code_blocks_in_two_documents_raise_no_id_warning(mini, run):
     assert "id-duplicate" not in result.stderr
 
 
+
+
+def test_raw_html_problems_are_reported_at_their_own_lines(mini, run):
+    # pandoc gives raw HTML no position: every problem of the same tag or picture was reported at the
+    # line of the first one (29 pictures of a chapter "at line 8")
+    chapter = mini / "ch2.md"
+    blocks = "".join(f'\n<div onclick="go()">第{n}段</div>\n\n<div><img src="images/blocks.png"/></div>\n'
+                     for n in range(3))
+    chapter.write_text(chapter.read_text(encoding="utf-8") + blocks, encoding="utf-8")
+    result = run("check", mini)
+    text = chapter.read_text(encoding="utf-8").splitlines()
+    handlers = [n for n, line in enumerate(text, 1) if "onclick" in line]
+    pictures = [n for n, line in enumerate(text, 1) if '<img src="images/blocks.png"/>' in line]
+    assert len(handlers) == len(pictures) == 3
+    reported = problem_lines(result.stderr)
+    assert [f"ch2.md:{n}: warning: the event attribute onclick was removed" in " ".join(reported)
+            for n in handlers] == [True] * 3, reported
+    assert [f"ch2.md:{n}: error: the image images/blocks.png has no text alternative" in " ".join(reported)
+            for n in pictures] == [True] * 3, reported
