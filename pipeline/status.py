@@ -153,6 +153,57 @@ def _short(problem: ReportedProblem) -> str:
     return f"{problem.severity}: {where}{problem.message}"
 
 
+# A document with many problems of one kind (31 pictures without alt text) gets one line for them
+# in the report, with their lines, so that the table still shows what else is wrong; the terminal
+# output of the command and status.json keep every problem.
+GROUP_FROM = 4
+SHOWN_LINES = 8
+
+
+def problem_groups(problems: list[ReportedProblem]) -> list[list[ReportedProblem]]:
+    """The problems by severity and code, in the order each kind first occurs; a kind with fewer
+    than GROUP_FROM problems is one group a problem."""
+    kinds: dict[tuple[str, str], list[ReportedProblem]] = {}
+    for problem in problems:
+        kinds.setdefault((problem.severity, problem.code), []).append(problem)
+    groups = []
+    for kind in kinds.values():
+        groups += [kind] if len(kind) >= GROUP_FROM else [[problem] for problem in kind]
+    return groups
+
+
+def _line_numbers(group: list[ReportedProblem], separator: str) -> str:
+    numbers = sorted({p.line for p in group if p.line})
+    shown = separator.join(str(n) for n in numbers[:SHOWN_LINES])
+    return shown + ("…" if len(numbers) > SHOWN_LINES else "")
+
+
+def terminal_lines(problems: list[ReportedProblem]) -> list[str]:
+    lines = []
+    for group in problem_groups(problems):
+        first = group[0]
+        if len(group) == 1:
+            lines.append(_short(first))
+        else:
+            where = f" on lines {_line_numbers(group, ', ')}" if any(p.line for p in group) else ""
+            lines.append(f"{first.severity}: {len(group)} × {first.code}{where}, e.g. {first.message}")
+    return lines
+
+
+def report_lines(problems: list[ReportedProblem], L) -> list[str]:
+    """The problems as the report files list them, in the book's language."""
+    lines = []
+    for group in problem_groups(problems):
+        first = group[0]
+        if len(group) == 1:
+            lines.append(first.text)
+            continue
+        what = L.codes.get(first.code) or L.label("for_example", text=first.message)
+        lines.append(L.label("problem_group", severity=L.severity.get(first.severity, first.severity),
+                             count=len(group), lines=_line_numbers(group, L.label("list_separator")), text=what))
+    return lines
+
+
 # ------------------------------------------------------------------ the history, day by day
 
 @dataclass(frozen=True)
@@ -227,7 +278,7 @@ def render_markdown(summary: StatusSummary) -> str:
             "next_due": _due_text(r, L), "days_late": _late_text(r, L),
             "declared": _number(r.declared), "difference": r.difference_text, "anecdotes": r.anecdotes_text,
             "last_updated": r.last_updated or "–", "days": _number(r.days_since_update),
-            "problems": "<br>".join(p.text for p in r.problems) or L.label("none"),
+            "problems": "<br>".join(report_lines(r.problems, L)) or L.label("none"),
         }
         title = cells["title"]
         cells["title"] = f"**{title}**" if r.late else title
@@ -300,7 +351,8 @@ def render_html(summary: StatusSummary) -> str:
     return env.get_template("status.html.j2").render(
         s=summary, L=L, charts=charts(summary, days), summary_items=_summary_items(summary, L),
         chapter_label=lambda r: chapter_label(r, L), due_text=lambda r: _due_text(r, L),
-        late_text=lambda r: _late_text(r, L), percent=_percent, days=days)
+        late_text=lambda r: _late_text(r, L), percent=_percent, days=days,
+        problem_lines=lambda r: report_lines(r.problems, L))
 
 
 def write_status_files(summary: StatusSummary, out_dir: Path) -> list[Path]:
@@ -317,6 +369,7 @@ def write_status_files(summary: StatusSummary, out_dir: Path) -> list[Path]:
 
 def print_table(summary: StatusSummary, console) -> None:
     """The terminal's table, in English like the rest of the CLI."""
+    from rich.markup import escape
     from rich.table import Table
 
     from pipeline.charts import bar, sparkline
@@ -339,7 +392,7 @@ def print_table(summary: StatusSummary, console) -> None:
         else:
             middle = [_number(r.declared), str(r.measured), r.difference_text]
         table.add_row(_number(r.number), title, r.status, *middle, r.anecdotes_text, r.last_updated or "–",
-                      _number(r.days_since_update), "\n".join(_short(p) for p in r.problems) or "none")
+                      _number(r.days_since_update), escape("\n".join(terminal_lines(r.problems))) or "none")
     console.print(table)
     per_status = ", ".join(f"{k} {v}" for k, v in summary.per_status.items() if v)
     target = f" of a {summary.target} target ({summary.total_measured / summary.target:.0%})" if summary.target else ""

@@ -42,6 +42,26 @@ def git(repo, *args):
 
 # ------------------------------------------------------------------ the report without a plan
 
+def test_many_problems_of_one_kind_are_one_line_of_the_report(mini, out, run):
+    # five pictures without alt text in one chapter (a book from GitHub has dozens): one line with
+    # their lines in the table and the files; every one of them still in status.json and on stderr
+    pictures = "".join(f'\n<div align=center><img src="images/blocks.png"/></div>\n' for _ in range(5))
+    chapter = mini / "ch2.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + pictures, encoding="utf-8")
+    result = run("status", mini)
+    lines = [line_no(chapter, '<div align=center><img') + 2 * n for n in range(5)]
+    row = json.loads((out / "status.json").read_text(encoding="utf-8"))["rows"][1]
+    assert [p["line"] for p in row["problems"] if p["code"] == "image-no-alt"] == lines
+    listed = "、".join(str(n) for n in lines)
+    report = (out / "status.md").read_text(encoding="utf-8")
+    assert f"错误：5 处（第 {listed} 行）：图片没有替代文字" in report
+    assert report.count("没有替代文字") == 1
+    assert f"错误：5 处（第 {listed} 行）：图片没有替代文字" in (out / "status.html").read_text(encoding="utf-8")
+    table = " ".join(result.stdout.split())
+    assert "error: 5 × image-no-alt on lines" in table and table.count("has no text alternative") == 1
+
+
+
 def test_status_writes_all_formats(mini, out, run):
     chapter = mini / "ch1.md"
     replace_in(chapter, "word_count: 237", "word_count: 300")
