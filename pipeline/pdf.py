@@ -27,6 +27,7 @@ from markupsafe import Markup
 from pipeline.book import Book, Section
 from pipeline.config import FontSettings
 from pipeline.diagnostics import Diagnostics
+from pipeline.diagrams import FIGURE_HEIGHT_SHARE
 from pipeline.epub_images import FORMATS as IMAGE_FORMATS, reading_copy
 from pipeline.errors import PipelineError
 from pipeline.fonts import BookFonts, book_fonts, collection_face, css_quoted, font_stack, font_url
@@ -370,7 +371,7 @@ def head_html(book: Book, options: Options, *, literal_pages: bool = False) -> s
         p=printing, crop_marks=options.crop_marks and not options.pdfx and not options.screen, pdfx=options.pdfx,
         screen=options.screen, link_color=options.link_color, css=css_string,
         running_title=css_string(plain_autospace(book.config.title)), text_width_mm=round(text_width, 2),
-        text_height_mm=round(text_height, 2),
+        text_height_mm=round(text_height, 2), figure_height_mm=round(text_height * FIGURE_HEIGHT_SHARE, 1),
         cmyk_profile=find_cmyk_profile().as_uri() if options.pdfx else "",
         space_faces=options.space_faces, font_rules=options.font_rules, stacks=font_stacks(options.fonts))
     return str(_macros().head(book.config, book.config.language or "zh-CN",
