@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import shortcodes
+from pipeline import admonitions, shortcodes
 from pipeline.citations import cite_documents
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
@@ -321,7 +321,8 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
 
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
-    bodies = [(shortcodes.expand(d.body, d.body_line, diagnostics, d.path), d.body_line) for d in documents]
+    bodies = [(shortcodes.expand(admonitions.expand(d.body), d.body_line, diagnostics, d.path), d.body_line)
+              for d in documents]
     bodies, bibliographies = cite_documents(documents, bodies, config.citations, config.root, cache_dir, diagnostics)
     trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir, diagnostics)

@@ -75,8 +75,14 @@ def _figure(call: Call, inner: str | None) -> str:
 CALLOUT_LABELS = {
     "note": "注", "info": "说明", "tip": "提示", "hint": "提示", "success": "提示", "important": "重要",
     "warning": "注意", "caution": "注意", "danger": "警告", "error": "警告", "question": "问题",
-    "example": "示例", "quote": "引述",
+    "example": "示例", "quote": "引述", "abstract": "摘要", "summary": "摘要", "tldr": "摘要", "bug": "缺陷",
+    "failure": "失败", "todo": "待办",
 }
+
+
+def callout_fence(kind: str, title: str = "") -> str:
+    """The fenced div a box opens with; pipeline/admonitions.py writes MkDocs' boxes so too."""
+    return "::: " + _attributes(".sc-callout", {"data-type": kind, "data-title": title})
 
 
 @shortcode("callout", "notice", "admonition", "hint", "alert", "tip", "note", "warning", "info", paired=True)
@@ -86,7 +92,7 @@ def _callout(call: Call, inner: str | None) -> str:
     values = {"data-type": kind, "data-title": call.kwargs.get("title", "")}
     if inner is not None:                       # opening and closing on one line
         return f"[{inner}]" + _attributes(".sc-callout", values)
-    return "::: " + _attributes(".sc-callout", values)
+    return callout_fence(kind, values["data-title"])
 
 
 @shortcode("ref", "relref")
@@ -237,4 +243,4 @@ def _text(node: etree._Element) -> str:
     return "".join(node.itertext()).strip()
 
 
-__all__ = ["shortcode", "expand", "finish_shortcodes", "CALLOUT_LABELS"]
+__all__ = ["shortcode", "expand", "finish_shortcodes", "callout_fence", "CALLOUT_LABELS"]

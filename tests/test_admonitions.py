@@ -1,0 +1,64 @@
+"""MkDocs admonitions and content tabs (pipeline/admonitions.py) become the book's boxes, on the
+lines they were written on; a chapter of them checks and builds like any other."""
+from __future__ import annotations
+
+from pipeline.admonitions import expand
+from test_check import out, problem_lines, run, shared_cache  # noqa: F401 (fixtures)
+
+MKDOCS = '''前文。
+
+!!! tip "二分查找的前提"
+
+    数组必须**有序**。
+
+    ```python
+    def f(): pass
+    ```
+
+??? question "为什么？"
+    因为……
+
+=== "Python"
+
+    print(1)
+
+标题
+===
+
+```
+!!! tip
+    代码里不算
+```
+'''
+
+
+def test_boxes_become_fenced_divs_on_the_same_lines():
+    lines = expand(MKDOCS).split("\n")
+    assert len(lines) == len(MKDOCS.split("\n"))
+    assert lines[2] == '::: {.sc-callout data-type="tip" data-title="二分查找的前提"}'
+    assert lines[4] == "数组必须**有序**。" and lines[6] == "```python" and lines[7] == "def f(): pass"
+    assert lines[9] == ":::"
+    assert lines[10:13] == ['::: {.sc-callout data-type="question" data-title="为什么？"}', "因为……", ":::"]
+    assert lines[13] == '::: {.sc-callout data-type="example" data-title="Python"}' and lines[15] == "print(1)"
+    assert lines[16] == ":::"
+    # a heading's === underline and anything in a code fence stay as written
+    assert lines[17:20] == ["标题", "===", ""] and lines[21:23] == ["!!! tip", "    代码里不算"]
+
+
+def test_a_box_inside_a_box():
+    nested = expand('!!! note "外"\n\n    外面。\n\n    !!! warning\n\n        里面。\n\n    又是外面。\n\n后文。')
+    assert nested.split("\n") == [
+        '::: {.sc-callout data-type="note" data-title="外"}', "", "外面。", "",
+        '::: {.sc-callout data-type="warning"}', "", "里面。", ":::", "又是外面。", ":::", "后文。"]
+
+
+def test_a_mkdocs_chapter_checks_and_its_boxes_are_boxes(mini, run, out):
+    chapter = mini / "ch2.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n" + MKDOCS.split("标题")[0], encoding="utf-8")
+    result = run("assemble", mini)
+    assert result.returncode == 0, result.stderr
+    html = (out / "book.html").read_text(encoding="utf-8")
+    assert '<p class="callout-title sans">二分查找的前提</p>' in html
+    assert '<p class="callout-title sans">为什么？</p>' in html and '<p class="callout-title sans">Python</p>' in html
+    assert "数组必须<strong>有序</strong>。" in html       # read as Markdown, not shown as code
+    assert "!!!" not in html and "???" not in html
