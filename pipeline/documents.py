@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,9 +127,41 @@ def _parse_front_matter(front: str, path: Path) -> tuple[dict, dict[str, int]]:
 def read_document(ref: DocRef, kind: str, part_id: str | None = None) -> Document:
     path = ref.path
     text = decode(path.read_bytes(), path)
-    front, body, body_line = split_front_matter(text, path)
-    meta, key_lines = parse_front_matter(front, path)
+    meta, key_lines, body, body_line = read_metadata(text, path, headings_titled=kind == "article")
     return Document(path, kind, meta, key_lines, body, body_line, text, ref.id, part_id)
+
+
+# A page of a MkDocs, mdBook or GitBook book has no front matter: its first line, a level-1
+# heading, is its title.
+_TITLE_HEADING = re.compile(r"^#(?!#)[ \t]+(?P<title>.+?)(?:[ \t]+#+)?(?:[ \t]*\{[^}]*\})?[ \t]*$")
+
+
+def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, dict[str, int], str, int]:
+    """(metadata, key -> line, body, body's first line) of a document. With headings_titled, a
+    document without front matter whose first line is `# Title` is titled so, and that heading
+    leaves the body (its line stays, blank, so that lines keep their numbers): the book sets the
+    title itself. Else a document without front matter is an error, as before."""
+    try:
+        front, body, body_line = split_front_matter(text, path)
+    except PipelineError as error:
+        heading = _first_heading(text) if headings_titled and "no front matter" in error.what else None
+        if heading is None:
+            raise
+        number, title = heading
+        lines = text.split("\n")
+        lines[number - 1] = ""
+        return {"title": title}, {"title": number}, "\n".join(lines), 1
+    meta, key_lines = parse_front_matter(front, path)
+    return meta, key_lines, body, body_line
+
+
+def _first_heading(text: str) -> tuple[int, str] | None:
+    """(line, title) of a level-1 heading that is the text's first line (blank lines aside)."""
+    for number, line in enumerate(text.lstrip("\ufeff").split("\n"), 1):
+        if line.strip():
+            match = _TITLE_HEADING.match(line)
+            return (number, match["title"].strip()) if match else None
+    return None
 
 
 def read_manuscript(config: BookConfig, diagnostics: Diagnostics) -> list[Document]:

@@ -145,6 +145,9 @@ def _clean_attributes(document: Document, node, tag: str, diagnostics: Diagnosti
         elif tag == "pre":
             del node.attrib[name]     # a fence's own attributes (alt=, layout=): the diagram stage reads the fence
             continue
+        elif tag == "a" and lowered in ("target", "rel"):
+            del node.attrib[name]     # how a web page opens a link (target="_blank"): nothing a book prints
+            continue
         elif lowered == "align" and tag in ALIGNABLE and value.strip().lower() in ALIGNMENTS:
             del node.attrib[name]
             node.set("class", " ".join([*(node.get("class") or "").split(), f"align-{value.strip().lower()}"]))

@@ -1,7 +1,7 @@
 """`python -m pipeline init DIR`: a first book.yaml for a folder of Markdown.
 
 Documents with a `chapter_number` become chapters (ordered by it); the others (Hugo pages,
-profiles) become the articles of one part, ordered by Hugo's `weight`, then by date, then by
+profiles, MkDocs pages without front matter, titled by their `# heading`) become the articles of one part, ordered by Hugo's `weight`, then by date, then by
 file name. A Hugo site's `static/` folder is where its root-relative paths (/images/x.png)
 start. The file says what to fill in; an existing book.yaml is never overwritten.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.config import CONFIG_NAME
-from pipeline.documents import decode, parse_front_matter, split_front_matter
+from pipeline.documents import decode, read_metadata
 from pipeline.errors import PipelineError
 
 SUFFIXES = (".md", ".markdown", ".txt")
@@ -46,8 +46,7 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
                        and p.relative_to(folder).parts[0] != HUGO_STATIC):
         name = path.relative_to(folder).as_posix()
         try:
-            front, _body, _line = split_front_matter(decode(path.read_bytes(), path), path)
-            meta, _lines = parse_front_matter(front, path)
+            meta, *_ = read_metadata(decode(path.read_bytes(), path), path, headings_titled=True)
         except PipelineError as exc:
             result.skipped.append((name, exc.what))
             continue
@@ -61,8 +60,9 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
     result.chapters = [name for _n, name in sorted(chapters)]
     result.articles = [name for *_key, name in sorted(articles)]
     if not result.chapters and not result.articles:
-        raise PipelineError("the folder holds no Markdown document with front matter.", file=folder,
-                            hint="Each document starts with '---', its metadata (at least a title), and '---'.")
+        raise PipelineError("the folder holds no Markdown document with front matter or a title heading.",
+                            file=folder, hint="Each document starts with '---', its metadata (at least a title), "
+                            "and '---'; or, as a MkDocs page does, with a '# Title' line.")
     target.write_text(_book_yaml(folder, result, today or dt.date.today()), encoding="utf-8")
     return result
 

@@ -1,5 +1,6 @@
-"""MkDocs admonitions and content tabs (pipeline/admonitions.py) become the book's boxes, on the
-lines they were written on; a chapter of them checks and builds like any other."""
+"""MkDocs content: admonitions and content tabs (pipeline/admonitions.py) become the book's boxes,
+on the lines they were written on, and a page without front matter is an article titled by its
+first heading (pipeline/documents.py); a chapter of them checks and builds like any other."""
 from __future__ import annotations
 
 from pipeline.admonitions import expand
@@ -62,3 +63,27 @@ def test_a_mkdocs_chapter_checks_and_its_boxes_are_boxes(mini, run, out):
     assert '<p class="callout-title sans">为什么？</p>' in html and '<p class="callout-title sans">Python</p>' in html
     assert "数组必须<strong>有序</strong>。" in html       # read as Markdown, not shown as code
     assert "!!!" not in html and "???" not in html
+
+
+def test_a_page_without_front_matter_is_an_article_titled_by_its_heading(mini, run, out):
+    # a MkDocs (or mdBook, GitBook) page: no front matter, its first line the title
+    (mini / "mk.md").write_text("# 迭代与递归\n\n在算法中，重复执行某个任务是很常见的。\n\n"
+                                "!!! tip\n\n    **迭代**是一种控制结构。\n\n![](images/blocks.png)\n", encoding="utf-8")
+    config = (mini / "book.yaml").read_text(encoding="utf-8")
+    config = config.replace("          id: acme\n", "          id: acme\n        - mk.md\n")
+    (mini / "book.yaml").write_text(config.replace("article: [title, date, draft, tags, categories, description]",
+                                                   "article: [title]"), encoding="utf-8")
+    result = run("assemble", mini)
+    problems = problem_lines(result.stderr)
+    # its problems are at their own lines: the picture on line 9 of the file, and nothing else
+    assert [p.split(": error: ")[-1] for p in problems if "mk.md" in p] == [
+        "the image images/blocks.png has no text alternative. [image-no-alt] (Describe it: ![这张图展示了…](file.png),"
+        " or give it a caption.)"], problems
+    assert any("mk.md:9: error" in p for p in problems), problems
+    (mini / "mk.md").write_text((mini / "mk.md").read_text(encoding="utf-8").replace("![]", "![方块]"), encoding="utf-8")
+    assert run("assemble", mini).returncode == 0
+    html = (out / "book.html").read_text(encoding="utf-8")
+    # titled by its heading, once: the heading left the body
+    assert '<section id="doc-mk" class="article"><h1>迭代与递归</h1><p>在算法中' in html
+    assert html.count("迭代与递归") == 1
+    assert '<p class="callout-title sans">提示</p>' in html and "<strong>迭代</strong>是一种控制结构" in html
