@@ -1,9 +1,11 @@
 """`python -m pipeline init DIR`: a first book.yaml for a folder of Markdown.
 
 Documents with a `chapter_number` become chapters (ordered by it); the others (Hugo pages,
-profiles, MkDocs pages without front matter, titled by their `# heading`) become the articles of one part, ordered by Hugo's `weight`, then by date, then by
-file name. A Hugo site's `static/` folder is where its root-relative paths (/images/x.png)
-start. The file says what to fill in; an existing book.yaml is never overwritten.
+profiles, MkDocs pages without front matter, titled by their `# heading`) become the articles of
+one part, ordered by Hugo's `weight`, then by date, then by folder, a folder's index.md or
+README.md first, then by file name. A Hugo site's `static/` folder is where its root-relative
+paths (/images/x.png) start. The file says what to fill in; an existing book.yaml is never
+overwritten.
 """
 from __future__ import annotations
 
@@ -56,7 +58,10 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
         else:
             weight = meta.get("weight")
             weight = weight if isinstance(weight, (int, float)) and not isinstance(weight, bool) else float("inf")
-            articles.append((weight, str(meta.get("date") or ""), name))
+            # a folder's index.md or README.md (MkDocs, GitBook) opens that folder's pages
+            opening = path.stem.lower() not in ("index", "readme")
+            articles.append((weight, str(meta.get("date") or ""), path.parent.relative_to(folder).as_posix(),
+                             opening, name))
     result.chapters = [name for _n, name in sorted(chapters)]
     result.articles = [name for *_key, name in sorted(articles)]
     if not result.chapters and not result.articles:

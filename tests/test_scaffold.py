@@ -36,11 +36,13 @@ def test_init_takes_mkdocs_pages_titled_by_their_heading(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "index.md").write_text("# 前言\n\n这是一本算法书。\n", encoding="utf-8")
-    (folder / "iteration.md").write_text("# 迭代与递归\n\n!!! tip\n\n    迭代是一种控制结构。\n", encoding="utf-8")
+    (folder / "basics.md").write_text("# 迭代与递归\n\n!!! tip\n\n    迭代是一种控制结构。\n", encoding="utf-8")
     (folder / "notes.md").write_text("没有标题的笔记。\n", encoding="utf-8")
     result = run_cli("init", str(folder))
     assert result.returncode == 0, result.stderr
     assert "0 chapter(s), 2 article(s)" in result.stderr and "left out notes.md" in result.stderr
+    # the folder's index.md opens it, before basics.md
+    assert [d.path.name for d in load_config(folder).parts[0].documents] == ["index.md", "basics.md"]
     assert run_cli("check", "--manuscript", str(folder), "--out", str(tmp_path / "out")).returncode == 0
 
 
