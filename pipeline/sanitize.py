@@ -55,6 +55,9 @@ ELEMENT_ATTRIBUTES = {
 # caption (<div align=center>): kept as a class the stylesheets honour (styles/*.css, .align-*).
 ALIGNABLE = frozenset({"div", "p", "h1", "h2", "h3", "h4", "h5", "h6", "figure", "section", "blockquote"})
 ALIGNMENTS = frozenset({"left", "center", "right", "justify"})
+# A link's rel values that only tell a browser how to open it; another (rel="attachment" makes
+# WeasyPrint attach the target file to the PDF) is removed with a warning.
+WEB_RELS = frozenset({"noopener", "noreferrer", "nofollow", "external", "ugc", "sponsored"})
 SAFE_SCHEMES = ("http", "https", "mailto", "chapter")   # chapter: is ours (pipeline.xref)
 _SCHEME = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*):")
 _UNSAFE_STYLE = re.compile(r"url\s*\(|@import|expression\s*\(|behavior\s*:|-moz-binding|image-set\s*\(", re.I)
@@ -145,7 +148,7 @@ def _clean_attributes(document: Document, node, tag: str, diagnostics: Diagnosti
         elif tag == "pre":
             del node.attrib[name]     # a fence's own attributes (alt=, layout=): the diagram stage reads the fence
             continue
-        elif tag == "a" and lowered in ("target", "rel"):
+        elif tag == "a" and (lowered == "target" or lowered == "rel" and set(value.lower().split()) <= WEB_RELS):
             del node.attrib[name]     # how a web page opens a link (target="_blank"): nothing a book prints
             continue
         elif lowered == "align" and tag in ALIGNABLE and value.strip().lower() in ALIGNMENTS:
