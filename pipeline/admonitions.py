@@ -28,7 +28,7 @@ from pipeline.shortcodes import callout_fence
 
 # `!!! kind "title"`, `??? kind`, `???+ kind "title"`; a tab `=== "label"` (its label required: a
 # line of === alone underlines a heading)
-_OPENING = re.compile(r"^(?P<indent> {0,3})(?:(?:!!!|\?\?\?\+?)[ \t]+(?P<kind>[\w-]+)(?:[ \t]+\"(?P<title>[^\"]*)\")?"
+_OPENING = re.compile(r"^ {0,3}(?:(?:!!!|\?\?\?\+?)[ \t]+(?P<kind>[\w-]+)(?:[ \t]+\"(?P<title>[^\"]*)\")?"
                       r"|(?P<tab>===\+?)[ \t]+\"(?P<label>[^\"]*)\")[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 INDENT = "    "
@@ -71,7 +71,7 @@ def _expand(lines: list[str]) -> list[str]:
         body = [_dedent(text) for text in lines[index + 1:end]]
         fence_line = (callout_fence("example", head["label"]) if head["tab"]
                       else callout_fence(head["kind"].lower(), head["title"] or ""))
-        out.append(head["indent"] + fence_line)
+        out.append(fence_line)
         out += _expand(body)
         if end < len(lines) and not lines[end].strip():
             out.append(":::")               # on the blank line after the content
