@@ -36,6 +36,8 @@ PICTURES = """
 <div align=center><img src="images/tall.png" alt="一幅很高的示意图"/></div>
 
 正文中的小图 ![一个图标](images/wide.png) 也不能超出版心。
+
+![远程图片](https://example.org/0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789)
 """
 
 
@@ -96,3 +98,20 @@ def test_every_picture_lies_inside_the_text_block(pdf):
         (500, 6000), (6500, 1200), (6500, 1200)], pictures
     # the wide one is set as wide as the text block, not shrunk to nothing
     assert any(width == 6500 and box.width > measure - 1 for width, _height, box, measure in pictures), pictures
+
+
+def test_a_draft_placeholder_for_a_long_address_breaks_inside_the_text_block(pdf):
+    # a draft shows a remote picture as its address, here 100 digits with no break of their own
+    path, printing, _book = pdf
+    geometry = pdf_typography.Geometry.from_settings(printing)
+    document = pymupdf.open(path)
+    found = False
+    for page in document:
+        left, top, right, bottom = pdf_typography.text_block(document, page, geometry)
+        for block in page.get_text("dict")["blocks"]:
+            for line in block.get("lines", []):
+                text = "".join(span["text"] for span in line["spans"])
+                if "0123456789" in text:
+                    found = True
+                    assert line["bbox"][2] <= right + 0.5, (text, line["bbox"], right)
+    assert found
