@@ -25,7 +25,7 @@ from pipeline.cover import cover_alt, cover_image
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
 from pipeline.fonts import BookFonts, FontFace, book_fonts, css_quoted, font_stack, subset_font
-from pipeline.epub_images import epub_image_bytes
+from pipeline.epub_images import epub_image_bytes, prune as prune_scaled_images
 from pipeline.fsutil import atomic_output
 from pipeline.transforms import transform, writer_tree
 from pipeline.tree import is_element
@@ -584,6 +584,7 @@ def write_epub(book: Book, out_path: Path, *, cache_dir: Path, progress=None,
     data = zip_entries(entries, build_time(book))
     with atomic_output(out_path) as tmp:
         tmp.write_bytes(data)
+    prune_scaled_images(book, Path(cache_dir))
     _tick(progress, progress_total(book), progress_total(book))
     return out_path
 

@@ -79,6 +79,32 @@ def reading_copy(asset: Asset, book: Book, cache_dir: Path) -> Path:
     return plain
 
 
+def prune(book: Book, cache_dir: Path) -> int:
+    """Remove the scaled images (cache entries, and the screen PDF's plain copies of them) that no
+    picture of the book maps to any more: a picture edited again and again left a copy each time.
+    One book a cache folder, as for the rest of the build cache. Returns how many files went."""
+    entries, copies = Path(cache_dir) / CACHE_FOLDER, Path(cache_dir) / SCREEN_FOLDER
+    settings = book.config.epub
+    wanted = set()
+    for asset in book.assets:
+        image_format = FORMATS.get(asset.media_type)
+        if image_format is not None and asset.path.is_file():
+            key = cache_key(asset.path.read_bytes(), image_format, settings.max_image_px, settings.jpeg_quality)
+            wanted.add(f"{key}{SUFFIXES[image_format]}")
+    wanted_copies = set()
+    for name in wanted:
+        data = cache.read_entry(entries / name)
+        if data:
+            wanted_copies.add(f"{hashlib.sha256(data).hexdigest()[:32]}{Path(name).suffix}")
+    removed = 0
+    for folder, keep in ((entries, wanted), (copies, wanted_copies)):
+        for path in folder.glob("*") if folder.is_dir() else ():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def _scaled(asset: Asset, original: bytes, book: Book, cache_dir: Path) -> bytes | None:
     """The image scaled down and recompressed (cached), or None when the original is as small."""
     settings = book.config.epub

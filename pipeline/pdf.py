@@ -28,7 +28,7 @@ from pipeline.book import Book, Section
 from pipeline.config import FontSettings
 from pipeline.diagnostics import Diagnostics
 from pipeline.diagrams import FIGURE_HEIGHT_SHARE
-from pipeline.epub_images import FORMATS as IMAGE_FORMATS, reading_copy
+from pipeline.epub_images import FORMATS as IMAGE_FORMATS, prune as prune_scaled_images, reading_copy
 from pipeline.errors import PipelineError
 from pipeline.fonts import BookFonts, book_fonts, collection_face, css_quoted, font_stack, font_url
 from pipeline.fsutil import atomic_output, atomic_write_text
@@ -452,8 +452,9 @@ def _reading_copies(book: Book, cache_dir: Path | None) -> tuple[tuple[Path, Pat
     epub.max_image_px. The print PDF keeps every pixel of the originals for the press."""
     if cache_dir is None:
         return ()
-    copies = ((asset.path, reading_copy(asset, book, cache_dir)) for asset in book.assets
-              if asset.media_type in IMAGE_FORMATS)
+    copies = [(asset.path, reading_copy(asset, book, cache_dir)) for asset in book.assets
+              if asset.media_type in IMAGE_FORMATS]
+    prune_scaled_images(book, cache_dir)
     return tuple((source, copy) for source, copy in copies if copy != source)
 
 

@@ -321,6 +321,27 @@ def test_results_are_cached_by_content_and_settings(tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache" / CACHE_FOLDER).iterdir())) == 4
 
 
+def test_scaled_images_no_picture_maps_to_any_more_are_pruned(tmp_path):
+    # a picture edited twice left a scaled copy (and a screen-PDF copy) each time
+    cache_dir = tmp_path / "cache"
+    assets = [Asset(f"images/{n}.png", tmp_path / f"{n}.png", "image/png") for n in ("a", "b")]
+    book = SimpleNamespace(config=settings().config, assets=assets)
+    for seed, asset in enumerate(assets):
+        asset.path.write_bytes(encoded(noisy((3200, 200), seed=seed), "PNG"))
+    for version in (7, 8):
+        assets[0].path.write_bytes(encoded(noisy((3200, 200), seed=version), "PNG"))
+        for asset in assets:
+            epub_image_bytes(asset, book, cache_dir)
+            epub_images.reading_copy(asset, book, cache_dir)
+    assert len(list((cache_dir / CACHE_FOLDER).iterdir())) == 3
+    assert len(list((cache_dir / epub_images.SCREEN_FOLDER).iterdir())) == 3
+    assert epub_images.prune(book, cache_dir) == 2
+    assert len(list((cache_dir / CACHE_FOLDER).iterdir())) == 2
+    kept = {path.name for path in (cache_dir / epub_images.SCREEN_FOLDER).iterdir()}
+    assert kept == {epub_images.reading_copy(asset, book, cache_dir).name for asset in assets}
+    assert epub_images.prune(book, cache_dir) == 0
+
+
 # --------------------------------------------------------------------------- book.yaml
 
 CONFIG = """\
