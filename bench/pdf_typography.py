@@ -54,7 +54,7 @@ Measures, for running text unless said otherwise:
   than TOLERANCE_PT (text in the margin). A closing mark at the end of a line whose box passes
   the edge by half an em is taken as compressed (halt) and its box shortened by that half.
 - line-start / line-end violations (kinsoku): a line whose first glyph (after a list marker; not
-  after an inline formula) is a closing mark (，。）」 ...) / whose last glyph (not before a formula)
+  after an inline formula, also one that opens a list item) is a closing mark (，。）」 ...) / whose last glyph (not before a formula)
   is an opening mark (（「“ ...); `*_other` counts the
   same in every other line of the text block (headings, notes, tables, captions, contents).
 - letter-spaced lines: lines whose median gap between adjacent Han characters (two ideographs
@@ -298,6 +298,12 @@ def _inline_objects(page, lines: list[Line], block, geometry: Geometry) -> None:
             line.x_min, line.object_start = min(before), True
         if after and max(after) > line.x_max:
             line.x_max, line.object_end = max(after), True
+        if line.marker_end and line.content_left is not None:
+            # a list item whose text starts with a formula ("• s' 可以看成…"): the item's text starts there
+            marker_right = line.glyphs[line.marker_end - 1].x1
+            inside = [r.x0 for r in band if r.x0 >= marker_right - 1 and r.x1 <= line.content_left + 1]
+            if inside:
+                line.content_left, line.object_start = min(inside), True
 
 
 def _lines(number: int, glyphs: list[Glyph], block, geometry: Geometry) -> list[Line]:
