@@ -146,6 +146,10 @@ def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, d
     except PipelineError as error:
         heading = _first_heading(text) if headings_titled and "no front matter" in error.what else None
         if heading is None:
+            if headings_titled and "no front matter" in error.what:
+                raise PipelineError(error.what, file=error.file, line=error.line,
+                                    hint=error.hint + " Or, as a MkDocs page does, start it with a '# 标题' line.") \
+                    from None
             raise
         number, title = heading
         lines = text.split("\n")

@@ -373,6 +373,9 @@ def test_an_unreadable_document_does_not_hide_the_others(mini, out):
                        f"{at(mini / 'ch2.md', 'status:')}: error: unknown status 'almost'")
     assert "3 error(s), 0 warning(s)" in result.stderr
     assert "checked 1 document(s)" in result.stderr                          # ch2 was read and checked
+    # an article may instead start with its title as a heading, as a MkDocs page does
+    [missing] = [line for line in result.stderr.splitlines() if "has no front matter" in line]
+    assert "start it with a '# 标题' line" in missing
 
 
 def test_code_blocks_in_two_documents_raise_no_id_warning(mini, run):
