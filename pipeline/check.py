@@ -179,6 +179,22 @@ def check_slugs(doc: Document, registry: Registry, diagnostics: Diagnostics) -> 
                                 doc.key_lines.get(key), hint, args={"slug": slug, "key": key})
 
 
+def check_headings(doc: Document, diagnostics: Diagnostics) -> None:
+    """A heading that skips a level (`###` straight under the title, as MkDocs pages often have):
+    the EPUB's outline and a screen reader go by the levels (Ace reports it), and the print's
+    contents list only level 2."""
+    previous = 1                                # the document's title
+    for heading in doc.tree.iter("h1", "h2", "h3", "h4", "h5", "h6"):
+        level = int(heading.tag[1])
+        if level > previous + 1:
+            text = shown(" ".join("".join(heading.itertext()).split()), 60)
+            diagnostics.add("heading-skip", f"the heading {text} is level {level} right after level {previous}: "
+                            f"level {previous + 1} is skipped.", doc.path, line_of(heading),
+                            f"Write it with {previous + 1} #, or add a heading of level {previous + 1} above it.",
+                            args={"heading": text, "level": level, "previous": previous})
+        previous = level
+
+
 def check_measurement(doc: Document, m: Measurement, tolerance: float, diagnostics: Diagnostics) -> None:
     declared = whole_number(doc.meta.get("word_count"))
     if declared is not None:
@@ -338,6 +354,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         check_schema(doc, config.check, diagnostics)
         check_slugs(doc, registry, diagnostics)
         check_measurement(doc, m, config.check.word_count_tolerance, diagnostics)
+        check_headings(doc, diagnostics)
         reports.append(DocumentReport(doc, m))
     check_numbering(documents, diagnostics)
     if {"index", "glossary"} & set(config.appendices):

@@ -44,6 +44,7 @@ CODES: dict[str, tuple[str, bool]] = {
     "anecdote-count-mismatch": ("warning", False),
     "takeaways-missing": ("warning", False),
     "references-missing": ("warning", False),
+    "heading-skip": ("warning", False),
     # Hugo content
     "shortcode-unknown": ("warning", False),
     "shortcode-unclosed": ("warning", False),

@@ -336,6 +336,17 @@ def test_hugo_draft_maps_to_status(mini, run):
     assert_clean_error(run("check", mini, "--release"), f"{at(article, 'draft:')}: error: '甲公司' is draft, not final")
 
 
+def test_a_heading_that_skips_a_level_is_a_warning_at_its_line(mini, run):
+    chapter = mini / "ch2.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n#### 细节\n\n正文。\n\n## 下一节\n\n### 小节\n",
+                       encoding="utf-8")
+    result = run("check", mini)
+    assert result.returncode == 0, result.stderr
+    skips = [line for line in problem_lines(result.stderr) if "[heading-skip]" in line]
+    assert skips == [f"{at(chapter, '#### 细节')}: warning: the heading '细节' is level 4 right after level 2: level 3 is "
+                     "skipped. [heading-skip] (Write it with 3 #, or add a heading of level 3 above it.)"], skips
+
+
 # ------------------------------------------------------------------ every problem at once
 
 def test_every_problem_at_once(mini, out):
