@@ -34,17 +34,20 @@ _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 INDENT = "    "
 
 
-def expand(markdown: str) -> str:
-    """The body with every admonition and tab rewritten as a fenced div, line for line."""
+def expand(markdown: str, tabs: tuple[str, ...] = ()) -> str:
+    """The body with every admonition and tab rewritten as a fenced div, line for line. With
+    `tabs` (book.yaml's assemble.tabs: [Python]), a group of tabs keeps only those labels, where it
+    has one of them; the others' lines are left blank."""
     if "!!!" not in markdown and "???" not in markdown and "===" not in markdown:
         return markdown
-    return "\n".join(_expand(markdown.split("\n")))
+    return "\n".join(_expand(markdown.split("\n"), tabs))
 
 
-def _expand(lines: list[str]) -> list[str]:
+def _expand(lines: list[str], tabs: tuple[str, ...] = ()) -> list[str]:
     out: list[str] = []
     fence = None
     index = 0
+    dropped = _dropped_tabs(lines, tabs) if tabs else set()
     while index < len(lines):
         line = lines[index]
         opening = _FENCE.match(line)
@@ -64,15 +67,17 @@ def _expand(lines: list[str]) -> list[str]:
             out.append(line)
             index += 1
             continue
-        end = index + 1                     # the content: indented lines, and blank lines between them
-        while end < len(lines) and (lines[end].startswith(INDENT) or lines[end].startswith("\t")
-                                    or (not lines[end].strip() and _more_content(lines, end))):
-            end += 1
+        end = _block_end(lines, index)
+        if index in dropped:
+            closing = end < len(lines) and not lines[end].strip()
+            out += [""] * (end - index + closing)
+            index = end + closing
+            continue
         body = [_dedent(text) for text in lines[index + 1:end]]
         fence_line = (callout_fence("example", head["label"]) if head["tab"]
                       else callout_fence(head["kind"].lower(), head["title"] or ""))
         out.append(fence_line)
-        out += _expand(body)
+        out += _expand(body, tabs)
         if end < len(lines) and not lines[end].strip():
             out.append(":::")               # on the blank line after the content
             index = end + 1
@@ -80,6 +85,43 @@ def _expand(lines: list[str]) -> list[str]:
             out.append(":::")               # no blank line after it: one line more
             index = end
     return out
+
+
+def _block_end(lines: list[str], head: int) -> int:
+    """The line after a box's content: its indented lines, and the blank lines between them."""
+    end = head + 1
+    while end < len(lines) and (lines[end].startswith(INDENT) or lines[end].startswith("\t")
+                                or (not lines[end].strip() and _more_content(lines, end))):
+        end += 1
+    return end
+
+
+def _dropped_tabs(lines: list[str], keep: tuple[str, ...]) -> set[int]:
+    """The head lines of tabs to leave out: in each group of tabs (one after another, blank lines
+    between) that has a label in `keep`, the others. A group without one keeps every tab, so
+    that nothing an author wrote goes missing unseen."""
+    wanted = {label.casefold() for label in keep}
+    dropped: set[int] = set()
+    group: list[tuple[int, str]] = []
+    fence, index = None, 0
+    while index <= len(lines):
+        line = lines[index] if index < len(lines) else ""
+        opening = _FENCE.match(line)
+        head = _OPENING.match(line) if not fence and not opening and index < len(lines) else None
+        if head is not None and head["tab"]:
+            group.append((index, head["label"].casefold()))
+            index = _block_end(lines, index)
+            continue
+        if line.strip() or index == len(lines):
+            if any(label in wanted for _head, label in group):
+                dropped.update(head_line for head_line, label in group if label not in wanted)
+            group = []
+        if fence and opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
+            fence = None
+        elif not fence and opening:
+            fence = opening[1]
+        index += 1
+    return dropped
 
 
 def _more_content(lines: list[str], blank: int) -> bool:

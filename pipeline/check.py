@@ -337,8 +337,8 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
 
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
-    bodies = [(shortcodes.expand(admonitions.expand(d.body), d.body_line, diagnostics, d.path), d.body_line)
-              for d in documents]
+    bodies = [(shortcodes.expand(admonitions.expand(d.body, config.assemble.tabs), d.body_line, diagnostics, d.path),
+               d.body_line) for d in documents]
     bodies, bibliographies = cite_documents(documents, bodies, config.citations, config.root, cache_dir, diagnostics)
     trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir, diagnostics)

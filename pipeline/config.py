@@ -73,6 +73,9 @@ class CheckSettings:
 @dataclass(frozen=True)
 class AssembleSettings:
     takeaways_box_in_chapter: bool = True
+    # MkDocs content tabs (=== "Python") to keep, by label, where a group of tabs has one of them;
+    # empty: every tab, one box after another (pipeline/admonitions.py)
+    tabs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -582,7 +585,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         static=_static_folder(context, top.str("static")),
         plan=_plan(top.section("plan"), tuple(str(s) for s in statuses),
                    {ref.path.name for ref in (*chapters, *(d for p in parts for d in p.documents))}),
-        assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True)),
+        assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True),
+                                  tuple(str(label) for label in assemble.list("tabs"))),
         index=IndexSettings(indexing.bool("in_headings", False), indexing.bool("in_notes", False)),
         citations=_citation_settings(context, citing, root),
         fonts=_font_settings(context, top.section("fonts"), printing),

@@ -46,6 +46,18 @@ def test_boxes_become_fenced_divs_on_the_same_lines():
     assert lines[17:20] == ["标题", "===", ""] and lines[21:23] == ["!!! tip", "    代码里不算"]
 
 
+def test_assemble_tabs_keeps_the_chosen_tab_of_each_group_that_has_it():
+    source = ('=== "Python"\n\n    print(1)\n\n=== "C++"\n\n    int x;\n\n中。\n\n'
+              '=== "Go"\n\n    x := 1\n\n=== "Rust"\n\n    let x = 1;\n\n后。')
+    lines = expand(source, ("python",)).split("\n")
+    assert len(lines) == len(source.split("\n"))
+    kept = [line for line in lines if line.startswith(":::") and "data-title" in line]
+    # the first group keeps its Python tab only (labels match whatever their case); the second,
+    # which has none, keeps both, so that nothing goes missing unseen
+    assert [line.split('data-title="')[1][:-2] for line in kept] == ["Python", "Go", "Rust"]
+    assert "int x;" not in lines and "print(1)" in lines and lines[lines.index("中。") - 1] == ""
+
+
 def test_a_box_inside_a_box():
     nested = expand('!!! note "外"\n\n    外面。\n\n    !!! warning\n\n        里面。\n\n    又是外面。\n\n后文。')
     assert nested.split("\n") == [

@@ -197,6 +197,13 @@ def test_latin_hyphenation_names_a_language_with_a_dictionary(tmp_path):
     assert config.print.squeeze_commas is False
 
 
+def test_assemble_tabs_is_a_list_of_labels(tmp_path):
+    assert load_config(book(tmp_path, VALID)).assemble.tabs == ()
+    (tmp_path / "set").mkdir()
+    text = VALID + "assemble:\n  tabs: [Python, C++]\n"
+    assert load_config(book(tmp_path / "set", text)).assemble.tabs == ("Python", "C++")
+
+
 def test_print_squeeze_commas_is_a_yes_or_no(tmp_path):
     config = load_config(book(tmp_path, VALID.replace("  variant: rgb\n", "  variant: rgb\n  squeeze_commas: true\n")))
     assert config.print.squeeze_commas is True
