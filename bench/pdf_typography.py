@@ -58,8 +58,9 @@ Measures, for running text unless said otherwise:
   is an opening mark (（「“ ...); `*_other` counts the
   same in every other line of the text block (headings, notes, tables, captions, contents).
 - letter-spaced lines: lines whose median gap between adjacent Han characters (two ideographs
-  side by side, no other visible glyph between) is more than SPACED_EM (0.05 em); their share of
-  body lines, the worst median, the 95th percentile of all Han gaps and how many exceed 0.1 em.
+  side by side, no other visible glyph between, and no inline formula, which is drawn as paths)
+  is more than SPACED_EM (0.05 em); their share of body lines, the worst median, the 95th
+  percentile of all Han gaps, how many exceed 0.1 em, and the widest.
 - Han/Latin with no space: a Han character directly followed by a Latin letter or digit, or the
   reverse, with a gap under TIGHT_EM (0.1 em of the Han glyph's size), neither glyph in a
   monospace (code) font, footnote calls apart: in running text, and apart in the other lines of
@@ -220,6 +221,7 @@ class Line:
     marker_end: int = 0                 # index of the first glyph after a list marker
     object_start: bool = False          # begins with an inline picture (a formula), not a glyph
     object_end: bool = False            # ends with one
+    objects: list = field(default_factory=list, repr=False)  # (left, right) of the pictures set in the line
 
     @property
     def in_block(self) -> bool:
@@ -292,6 +294,7 @@ def _inline_objects(page, lines: list[Line], block, geometry: Geometry) -> None:
         return
     for line in lines:
         band = [r for r in rects if line.y <= (r.y0 + r.y1) / 2 <= line.y + line.height]
+        line.objects = [(r.x0, r.x1) for r in band]
         before = [r.x0 for r in band if r.x1 <= line.x_min + 1]
         after = [r.x1 for r in band if r.x0 >= line.glyphs[-1].x1 - 1]
         if before:
@@ -389,6 +392,7 @@ class Report:
     han_gap_p95_em: float = 0.0
     han_gaps: int = 0
     han_gaps_over_01: int = 0
+    han_gap_max_em: float = 0.0         # the widest gap between two Han characters
     han_latin_boundaries: int = 0       # measured in running text
     han_latin_tight: int = 0            # ... with a gap < TIGHT_EM
     han_latin_boundaries_notes: int = 0
@@ -493,8 +497,11 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
             starts, ends = _kinsoku(line, text, number, examples, "")
             report.start_violations += starts
             report.end_violations += ends
+            # (not where a formula meets the gap: "是 π 函数" is no gap of 2 em, nor "文字 基线" of
+            # \text{基线} one of the formula's own spacing)
             gaps = [_gap(a, b) / a.size for a, b in zip(text, text[1:])
-                    if is_han(a.c) and is_han(b.c) and not a.mono and not b.mono]
+                    if is_han(a.c) and is_han(b.c) and not a.mono and not b.mono
+                    and not any(left <= b.x0 + 1 and right >= a.x1 - 1 for left, right in line.objects)]
             median = statistics.median(gaps) if gaps else 0.0
             all_gaps += gaps
             if gaps:
@@ -528,6 +535,7 @@ def measure(pages: dict[int, list[Line]], geometry: Geometry | None = None) -> R
         report.han_gaps = len(all_gaps)
         report.han_gap_p95_em = round(all_gaps[int(0.95 * (len(all_gaps) - 1))], 3)
         report.han_gaps_over_01 = sum(g > 0.1 for g in all_gaps)
+        report.han_gap_max_em = round(all_gaps[-1], 3)
 
     for number, lines in others.items():
         for line in lines:

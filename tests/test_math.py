@@ -394,6 +394,9 @@ def test_a_long_inline_formula_breaks_after_its_relation(pdf_path):
     assert report.worst_median_gap_em <= 0.15, report.examples
     # two list items start with a formula and "；": the checker sees the formula, not a line starting with "；"
     assert report.start_violations == 0, report.examples
+    # and "学习率 η 通常": 率 and 通 are not two Han characters a formula's width apart (1.7 em, and 3.3
+    # em for "取 10⁻³ 左"); what is left is at most the space beside \text{基线}, drawn as text (0.38 em)
+    assert report.han_gap_max_em < 0.5, report.han_gap_max_em
 
 
 @slow
