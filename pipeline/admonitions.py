@@ -47,7 +47,8 @@ def _expand(lines: list[str], tabs: tuple[str, ...] = ()) -> list[str]:
     out: list[str] = []
     fence = None
     index = 0
-    dropped = _dropped_tabs(lines, tabs) if tabs else set()
+    dropped: set[int] = set()           # head lines of tabs left out (assemble.tabs)
+    grouped: set[int] = set()           # head lines of tabs whose group was looked at
     while index < len(lines):
         line = lines[index]
         opening = _FENCE.match(line)
@@ -67,23 +68,21 @@ def _expand(lines: list[str], tabs: tuple[str, ...] = ()) -> list[str]:
             out.append(line)
             index += 1
             continue
+        if head["tab"] and tabs and index not in grouped:
+            group = _tab_group(lines, index)
+            grouped.update(group)
+            dropped.update(_left_out(group, tabs))
         end = _block_end(lines, index)
+        # the closing fence takes the blank line after the content; without one, a line is added
+        blank_after = end < len(lines) and not lines[end].strip()
         if index in dropped:
-            closing = end < len(lines) and not lines[end].strip()
-            out += [""] * (end - index + closing)
-            index = end + closing
-            continue
-        body = [_dedent(text) for text in lines[index + 1:end]]
-        fence_line = (callout_fence("example", head["label"]) if head["tab"]
-                      else callout_fence(head["kind"].lower(), head["title"] or ""))
-        out.append(fence_line)
-        out += _expand(body, tabs)
-        if end < len(lines) and not lines[end].strip():
-            out.append(":::")               # on the blank line after the content
-            index = end + 1
+            out += [""] * (end - index + blank_after)
         else:
-            out.append(":::")               # no blank line after it: one line more
-            index = end
+            out.append(callout_fence("example", head["label"]) if head["tab"]
+                       else callout_fence(head["kind"].lower(), head["title"] or ""))
+            out += _expand([_dedent(text) for text in lines[index + 1:end]], tabs)
+            out.append(":::")
+        index = end + blank_after
     return out
 
 
@@ -96,32 +95,28 @@ def _block_end(lines: list[str], head: int) -> int:
     return end
 
 
-def _dropped_tabs(lines: list[str], keep: tuple[str, ...]) -> set[int]:
-    """The head lines of tabs to leave out: in each group of tabs (one after another, blank lines
-    between) that has a label in `keep`, the others. A group without one keeps every tab, so
-    that nothing an author wrote goes missing unseen."""
+def _tab_group(lines: list[str], first: int) -> dict[int, str]:
+    """{head line: label} of the tabs one after another (blank lines between) from `first` on."""
+    group: dict[int, str] = {}
+    index = first
+    while index < len(lines):
+        head = _OPENING.match(lines[index])
+        if head is None or not head["tab"]:
+            break
+        group[index] = head["label"]
+        index = _block_end(lines, index)
+        while index < len(lines) and not lines[index].strip():
+            index += 1
+    return group
+
+
+def _left_out(group: dict[int, str], keep: tuple[str, ...]) -> set[int]:
+    """The tabs of a group not among the labels to keep, if it has one of them: a group without one
+    keeps every tab, so that nothing an author wrote goes missing unseen."""
     wanted = {label.casefold() for label in keep}
-    dropped: set[int] = set()
-    group: list[tuple[int, str]] = []
-    fence, index = None, 0
-    while index <= len(lines):
-        line = lines[index] if index < len(lines) else ""
-        opening = _FENCE.match(line)
-        head = _OPENING.match(line) if not fence and not opening and index < len(lines) else None
-        if head is not None and head["tab"]:
-            group.append((index, head["label"].casefold()))
-            index = _block_end(lines, index)
-            continue
-        if line.strip() or index == len(lines):
-            if any(label in wanted for _head, label in group):
-                dropped.update(head_line for head_line, label in group if label not in wanted)
-            group = []
-        if fence and opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
-            fence = None
-        elif not fence and opening:
-            fence = opening[1]
-        index += 1
-    return dropped
+    if not any(label.casefold() in wanted for label in group.values()):
+        return set()
+    return {head for head, label in group.items() if label.casefold() not in wanted}
 
 
 def _more_content(lines: list[str], blank: int) -> bool:

@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from pipeline.fsutil import atomic_write_bytes
+
 MAGIC = b"bookcache1"
 
 
@@ -44,6 +46,14 @@ def write_entry(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def plain_copy(path: Path, payload: bytes) -> Path:
+    """The payload as a plain file at path, for a reader that takes a file: URL (WeasyPrint) where
+    an entry's header would be in the way; written only when it is missing or differs."""
+    if not path.is_file() or path.read_bytes() != payload:
+        atomic_write_bytes(path, payload)
+    return path
 
 
 class Memo:

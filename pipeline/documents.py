@@ -79,12 +79,19 @@ def decode(raw: bytes, path: Path) -> str:
                             hint="Re-save the file as UTF-8 (e.g. iconv -f GBK -t UTF-8).") from None
 
 
-def split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
+NO_FRONT_MATTER_HINT = "Start it with a '---' line, the YAML metadata, and another '---' line."
+
+
+def has_front_matter(text: str) -> bool:
+    first = text.splitlines()[:1]
+    return bool(first) and first[0].strip().lstrip("\ufeff") == FENCE
+
+
+def split_front_matter(text: str, path: Path, hint: str = NO_FRONT_MATTER_HINT) -> tuple[str, str, int]:
     """Return (front matter, body, body's first line number)."""
+    if not has_front_matter(text):
+        raise PipelineError("the file has no front matter.", file=path, line=1, hint=hint)
     lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip().lstrip("\ufeff") != FENCE:
-        raise PipelineError("the file has no front matter.", file=path, line=1,
-                            hint="Start it with a '---' line, the YAML metadata, and another '---' line.")
     for index in range(1, len(lines)):
         if lines[index].strip() == FENCE:
             return "".join(lines[1:index]), "".join(lines[index + 1:]), index + 2
@@ -141,20 +148,14 @@ def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, d
     document without front matter whose first line is `# Title` is titled so, and that heading
     leaves the body (its line stays, blank, so that lines keep their numbers): the book sets the
     title itself. Else a document without front matter is an error, as before."""
-    try:
-        front, body, body_line = split_front_matter(text, path)
-    except PipelineError as error:
-        heading = _first_heading(text) if headings_titled and "no front matter" in error.what else None
-        if heading is None:
-            if headings_titled and "no front matter" in error.what:
-                raise PipelineError(error.what, file=error.file, line=error.line,
-                                    hint=error.hint + " Or, as a MkDocs page does, start it with a '# 标题' line.") \
-                    from None
-            raise
+    heading = _first_heading(text) if headings_titled and not has_front_matter(text) else None
+    if heading is not None:
         number, title = heading
         lines = text.split("\n")
         lines[number - 1] = ""
         return {"title": title}, {"title": number}, "\n".join(lines), 1
+    front, body, body_line = split_front_matter(text, path, NO_FRONT_MATTER_HINT + (
+        " Or, as a MkDocs page does, start it with a '# 标题' line." if headings_titled else ""))
     meta, key_lines = parse_front_matter(front, path)
     return meta, key_lines, body, body_line
 

@@ -41,13 +41,12 @@ from PIL import Image, ImageChops, ImageFile, ImageOps, features
 
 from pipeline import cache
 from pipeline.book import Asset, Book
-from pipeline.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 IMAGE_VERSION = "2"      # bump when anything below changes the bytes it writes
 CACHE_FOLDER = "epub-images"
-SCREEN_FOLDER = "screen-images"     # plain copies of the cached images, for the screen PDF
+SCREEN_FOLDER = "screen-images"     # plain copies of the cache entries, named as they are, for the screen PDF
 FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP", "image/gif": "GIF"}
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif"}
 # What each format may be decoded to and written back from; other modes are left alone.
@@ -60,59 +59,57 @@ def epub_image_bytes(asset: Asset, book: Book, cache_dir: Path) -> bytes:
     """The bytes the EPUB packs for an image asset: scaled down and recompressed where that is
     smaller, the file as it is otherwise (SVG, animated images, epub.max_image_px: 0)."""
     original = asset.path.read_bytes()
-    return _scaled(asset, original, book, cache_dir) or original
+    return _scaled(asset, original, book, _entry(asset, original, book, cache_dir)) or original
 
 
 def reading_copy(asset: Asset, book: Book, cache_dir: Path) -> Path:
     """A file holding the image as the EPUB packs it, for the screen PDF, which is read on the same
     devices (a book of 6,000-pixel scans: 65 MB with the originals, the EPUB 17 MB); the asset's
-    own file where the EPUB packs that. A plain copy beside the verified cache entry, which has a
-    header, since WeasyPrint reads a file: URL."""
+    own file where the EPUB packs that. A plain copy of the cache entry, named as it is."""
     original = asset.path.read_bytes()
-    scaled = _scaled(asset, original, book, cache_dir)
+    entry = _entry(asset, original, book, cache_dir)
+    scaled = _scaled(asset, original, book, entry)
     if scaled is None:
         return asset.path
-    plain = (Path(cache_dir).absolute() / SCREEN_FOLDER /
-             f"{hashlib.sha256(scaled).hexdigest()[:32]}{SUFFIXES[FORMATS[asset.media_type]]}")
-    if not plain.is_file() or plain.read_bytes() != scaled:
-        atomic_write_bytes(plain, scaled)
-    return plain
+    return cache.plain_copy(Path(cache_dir).absolute() / SCREEN_FOLDER / entry.name, scaled)
 
 
 def prune(book: Book, cache_dir: Path) -> int:
     """Remove the scaled images (cache entries, and the screen PDF's plain copies of them) that no
     picture of the book maps to any more: a picture edited again and again left a copy each time.
     One book a cache folder, as for the rest of the build cache. Returns how many files went."""
-    entries, copies = Path(cache_dir) / CACHE_FOLDER, Path(cache_dir) / SCREEN_FOLDER
-    settings = book.config.epub
     wanted = set()
     for asset in book.assets:
-        image_format = FORMATS.get(asset.media_type)
-        if image_format is not None and asset.path.is_file():
-            key = cache_key(asset.path.read_bytes(), image_format, settings.max_image_px, settings.jpeg_quality)
-            wanted.add(f"{key}{SUFFIXES[image_format]}")
-    wanted_copies = set()
-    for name in wanted:
-        data = cache.read_entry(entries / name)
-        if data:
-            wanted_copies.add(f"{hashlib.sha256(data).hexdigest()[:32]}{Path(name).suffix}")
+        if asset.path.is_file():
+            entry = _entry(asset, asset.path.read_bytes(), book, cache_dir)
+            if entry is not None:
+                wanted.add(entry.name)
     removed = 0
-    for folder, keep in ((entries, wanted), (copies, wanted_copies)):
+    for folder in (Path(cache_dir) / CACHE_FOLDER, Path(cache_dir) / SCREEN_FOLDER):
         for path in folder.glob("*") if folder.is_dir() else ():
-            if path.name not in keep:
+            if path.name not in wanted:
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
 
 
-def _scaled(asset: Asset, original: bytes, book: Book, cache_dir: Path) -> bytes | None:
-    """The image scaled down and recompressed (cached), or None when the original is as small."""
+def _entry(asset: Asset, original: bytes, book: Book, cache_dir: Path) -> Path | None:
+    """Where the scaled image of this picture is cached; None when the EPUB packs pictures of its
+    kind as they are (SVG, epub.max_image_px: 0)."""
     settings = book.config.epub
     image_format = FORMATS.get(asset.media_type)
     if image_format is None or settings.max_image_px <= 0:
         return None
     key = cache_key(original, image_format, settings.max_image_px, settings.jpeg_quality)
-    entry = Path(cache_dir) / CACHE_FOLDER / f"{key}{SUFFIXES[image_format]}"
+    return Path(cache_dir) / CACHE_FOLDER / f"{key}{SUFFIXES[image_format]}"
+
+
+def _scaled(asset: Asset, original: bytes, book: Book, entry: Path | None) -> bytes | None:
+    """The image scaled down and recompressed (cached in `entry`, see _entry), or None when the
+    original is as small or is packed as it is."""
+    if entry is None:
+        return None
+    settings, image_format = book.config.epub, FORMATS[asset.media_type]
     stored = cache.read_entry(entry)        # None for a missing, truncated or altered entry
     if stored is None:
         try:

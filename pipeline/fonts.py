@@ -37,7 +37,6 @@ from pathlib import Path
 from pipeline import cache
 from pipeline.diagnostics import Diagnostics, display_path, location
 from pipeline.errors import BuildStopped, PipelineError
-from pipeline.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -444,10 +443,7 @@ def cached_font_file(cache_dir: Path | None, name: str, make) -> tuple[Path | No
         data = make()
         cache.write_entry(entry, data)
     # the verified entry has a header: WeasyPrint reads a plain copy, checked here
-    plain = entry.with_suffix(".plain.otf")
-    if not plain.is_file() or plain.read_bytes() != data:
-        atomic_write_bytes(plain, data)
-    return plain, data
+    return cache.plain_copy(entry.with_suffix(".plain.otf"), data), data
 
 
 def font_url(path: Path | None, data: bytes) -> str:

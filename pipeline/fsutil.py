@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import shutil
 import tempfile
@@ -55,6 +56,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)
+
+
+def save_pdf(pdf, path: Path, **options) -> None:
+    """pikepdf's pdf.save(path, **options), the file written by Python: pikepdf writing a file
+    itself aborted the whole process (std::terminate on QPDFSystemError) when the disk filled up,
+    where Python's OSError ends the build with a message."""
+    written = io.BytesIO()
+    pdf.save(written, **options)
+    atomic_write_bytes(Path(path), written.getvalue())
 
 
 def prepare_output_folder(out_dir: Path) -> Path:

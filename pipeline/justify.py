@@ -8,7 +8,8 @@ clreq allows the latter up to about half an em), and only then spreads the rest 
 gap. This module replaces WeasyPrint's `justify_line` with that order, when it is imported:
 those spaces (`span.lat`, `span.autospace`, and the justification spaces where a mark's blank
 half meets Latin text) take up to AUTOSPACE_CAP_EM more each, the remainder is spread evenly.
-Measured on the seed chapter (research note text-layer.md): 19 letter-spaced lines become about 12. The balanced breaks below do the rest.
+Measured on the seed chapter (research note text-layer.md): 19 letter-spaced lines become about
+12. The balanced breaks below do the rest.
 """
 from __future__ import annotations
 

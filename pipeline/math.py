@@ -546,10 +546,9 @@ def math_to_svg(root, context) -> None:
         if result is None or result.error or not result.svg:
             _replace(span, _error_box(tex, display))
             continue
-        uri = "data:image/svg+xml;base64," + base64.b64encode(result.svg.encode("utf-8")).decode("ascii")
         if display:
             style = f"width:{result.width_em}em" if result.width_em else "width:100%"
-            img = element("img", {"class": "math", "src": uri, "alt": tex.strip(), "style": style})
+            img = element("img", {"class": "math", "src": _svg_uri(result), "alt": tex.strip(), "style": style})
             if _lone_in_paragraph(span):
                 paragraph = span.getparent()
                 paragraph.remove(span)
@@ -565,22 +564,21 @@ def math_to_svg(root, context) -> None:
         before, after = _spaced(_text_before(span), "start"), _spaced(_text_after(span), "end")
         if before is not None:
             _set_text_before(span, before)
-        if after is not None:
-            span.tail = after
         images = _piece_images(tex, context.book.math) or [_inline_image(tex, result, "math math-inline")]
-        parent, tail = span.getparent(), span.tail
+        images[-1].tail = after if after is not None else span.tail
+        parent = span.getparent()
         position = parent.index(span)
-        parent.remove(span)
-        for offset, image in enumerate(images):
-            parent.insert(position + offset, image)
-        images[-1].tail = tail
+        parent[position:position + 1] = images
+
+
+def _svg_uri(result: RenderedMath) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(result.svg.encode("utf-8")).decode("ascii")
 
 
 def _inline_image(tex: str, result: RenderedMath, classes: str) -> etree._Element:
-    uri = "data:image/svg+xml;base64," + base64.b64encode(result.svg.encode("utf-8")).decode("ascii")
     style = (f"width:{result.width_em}em;height:{result.height_em}em;vertical-align:{result.valign_em}em"
              if result.width_em else f"width:100%;height:{result.height_em}em")
-    return element("img", {"class": classes, "src": uri, "alt": tex.strip(), "style": style})
+    return element("img", {"class": classes, "src": _svg_uri(result), "alt": tex.strip(), "style": style})
 
 
 def _piece_images(tex: str, math: dict) -> list[etree._Element] | None:

@@ -697,6 +697,7 @@ def strip_emoji_tree(root, context) -> None:
 def resolve_images(root, context) -> None:
     """Point every <img> at its asset file; refuse remote images (placeholders in --draft)."""
     book, section = context.book, context.section
+    shown_instead = dict(context.options.images)
     for img in root.iter("img"):
         src = img.get("src") or ""
         if REMOTE.match(src) and not src.startswith("data:"):
@@ -710,7 +711,7 @@ def resolve_images(root, context) -> None:
         if asset is None:
             raise PipelineError(f"section {section.id} shows the image {src}, which is not among the "
                                 "book's assets.", file=section.source, hint="Check the image path.")
-        img.set("src", dict(context.options.images).get(asset.path, asset.path).resolve().as_uri())
+        img.set("src", shown_instead.get(asset.path, asset.path).resolve().as_uri())
 
 
 @transform("pdf", order=30)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import gc
-import io
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -58,6 +57,7 @@ from pipeline import pdf as single
 from pipeline import textlayer
 from pipeline.book import Book
 from pipeline.errors import PipelineError
+from pipeline.fsutil import save_pdf
 from pipeline.subject_index import INDEX_ID
 from pipeline.processes import return_memory
 from pipeline.tree import visible_strings
@@ -723,10 +723,8 @@ def merge(parts: list[Path | tuple[Path, int, int]], out_path: Path, cache_dir: 
     TIMINGS["font_programs_merged"] = fonts.programs_before
     TIMINGS["font_bytes_saved"] = fonts.bytes_before - fonts.bytes_after
     # the front's first /ID element (WeasyPrint's identifier) stays; the second is the content's
-    written = io.BytesIO()
-    out.save(written, deterministic_id=True, fix_metadata_version=False, min_version=front.pdf_version,
+    save_pdf(out, out_path, deterministic_id=True, fix_metadata_version=False, min_version=front.pdf_version,
              object_stream_mode=pdf_tags.object_streams(out))
-    textlayer.write_pdf_bytes(out_path, written.getvalue())
     for source in opened.values():
         source.close()
 

@@ -54,7 +54,7 @@ from pathlib import Path
 from pipeline import cache
 from pipeline.errors import PipelineError
 from pipeline.fonts import BookFonts, cached_font_file, file_digest, font_url
-from pipeline.fsutil import atomic_write_bytes
+from pipeline.fsutil import save_pdf
 
 # ---------------------------------------------------------------- the space fonts
 
@@ -875,17 +875,8 @@ def clean_text_layer(source: bytes | Path, target: Path, finish=None) -> Stats:
         if finish is not None:
             finish(pdf)
         from pipeline.pdf_tags import object_streams
-        written = io.BytesIO()
-        pdf.save(written, deterministic_id=True, object_stream_mode=object_streams(pdf))
-    write_pdf_bytes(target, written.getvalue())
+        save_pdf(pdf, target, deterministic_id=True, object_stream_mode=object_streams(pdf))
     return stats
-
-
-def write_pdf_bytes(target: Path, data: bytes) -> None:
-    """A PDF pikepdf made, written by Python: pikepdf writing to a file itself aborted the whole
-    process (std::terminate on QPDFSystemError) when the disk filled up, where Python's OSError
-    ends the build with a message."""
-    atomic_write_bytes(Path(target), data)
 
 
 _TF = re.compile(rb"/([A-Za-z0-9_.+-]+)\s+[-+]?[\d.]+\s+Tf")
