@@ -362,7 +362,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         check_mentions(documents, registry, config.index, diagnostics)
     for doc in documents:
         find_diagrams(doc, diagnostics)       # before the ids: a fence's {#id} is an author id too
-    index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics)
+    index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics, config.root)
     link_documents(index, diagnostics)
     for doc in documents:
         check_images(doc, config, diagnostics)

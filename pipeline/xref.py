@@ -8,8 +8,13 @@ and a warning names both places; links inside that document follow the rename.
 Links resolve to an id of the book, whatever form the author used:
   #id                 this document first, then the whole book
   file.md, file.md#id a document by its path, relative to the linking document
-  /stem#id, /stem/    Hugo style: the document whose file name (without extension) or
-                      front-matter `slug` is the last part of the path
+  /a/b/stem/#id       Hugo style (a site path): the document whose path in the manuscript
+                      (without extension; a folder's _index.md or index.md is the folder)
+                      ends the same way, segment by segment, as far as the shorter one goes,
+                      the most segments winning: /zh-cn/docs/concepts/labels/ finds
+                      content/zh-cn/docs/concepts/labels.md and a flat labels.md, and a
+                      tasks/labels.md is never taken for it. Front matter `slug` stands for
+                      the last segment; `url` and `aliases` are site paths of their own.
   chapter:6, chapter:6#id   a chapter by its number
 A heading can also be reached by the id pandoc, GitHub or Hugo would have derived from its
 text (#分析, #deepseek-v2效率的胜利), so links written for those tools keep working.
@@ -72,7 +77,10 @@ class BookIndex:
     titles: dict[str, str] = field(default_factory=dict)           # id -> text for an empty link
     reserved: set[str] = field(default_factory=set)
 
+    root: Path | None = None        # the manuscript folder: documents' site paths start there
+
     def __post_init__(self):
+        self.site_paths = [(segments, d) for d in self.documents for segments in site_paths(d.document, self.root)]
         self.by_path = {d.document.path.resolve(): d for d in self.documents}
         self.by_name: dict[str, DocumentIds] = {}
         for d in self.documents:
@@ -80,6 +88,7 @@ class BookIndex:
             for name in (d.document.stem, slug if isinstance(slug, str) else None, d.section_id):
                 if name:
                     self.by_name.setdefault(name.lower(), d)
+        self.by_section = {d.section_id.lower(): d for d in self.documents}
         self.by_number = {d.document.meta.get("chapter_number"): d for d in self.documents
                           if d.document.kind == "chapter"}
 
@@ -134,12 +143,21 @@ class BookIndex:
 
     def _document_for(self, path: str, here: DocumentIds) -> tuple[DocumentIds | None, str | None]:
         if path.startswith("/"):
-            parts = [p for p in path.split("/") if p]
-            if parts and parts[-1].lower() in ("index", "_index", "index.md", "_index.md") and len(parts) > 1:
-                parts.pop()
-            name = _without_suffix(parts[-1]) if parts else ""
-            found = self.by_name.get(name.lower())
-            return (found, None) if found else (None, f"no document of the book is named '{name or path}'")
+            wanted = _segments(path)
+            scores: dict[int, int] = {}
+            for segments, entry in self.site_paths:
+                matched = shared_tail(wanted, segments)
+                if matched > scores.get(id(entry), 0):
+                    scores[id(entry)] = matched
+            best = max(scores.values(), default=0)
+            winners = [d for d in self.documents if best and scores.get(id(d)) == best]
+            if len(winners) == 1:
+                return winners[0], None
+            if winners:
+                names = ", ".join(display_path(d.document.path) for d in winners)
+                return None, f"'{path}' could be any of {names}; write more of the path"
+            found = self.by_section.get(wanted[-1]) if len(wanted) == 1 else None     # /ch02
+            return (found, None) if found else (None, f"no document of the book is at '{path}'")
         candidate = (here.document.path.parent / path).resolve()
         if candidate in self.by_path:
             return self.by_path[candidate], None
@@ -149,6 +167,47 @@ class BookIndex:
         if candidate.is_file():
             return None, f"'{path}' is a file, not a document of the book"
         return None, f"no document of the book is at '{path}'"
+
+
+_FOLDER_PAGES = ("index", "_index", "readme")
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    """A site path's segments, lower-cased, without a document suffix or a folder's index page."""
+    parts = [unquote(part).lower() for part in path.split("/") if part and part != "."]
+    if parts:
+        parts[-1] = _without_suffix(parts[-1])
+    if len(parts) > 1 and parts[-1] in _FOLDER_PAGES:
+        parts.pop()
+    return tuple(parts)
+
+
+def site_paths(document: Document, root: Path | None) -> list[tuple[str, ...]]:
+    """Every site path a document answers to: its place in the manuscript, with `slug` for the
+    last segment, and its `url` and `aliases`."""
+    try:
+        relative = document.path.resolve().relative_to(root.resolve()).as_posix() if root else document.path.name
+    except ValueError:
+        relative = document.path.name
+    own = _segments(relative)
+    found = [own]
+    meta = document.meta
+    if isinstance(meta.get("slug"), str) and meta["slug"].strip("/"):
+        found.append(own[:-1] + _segments(meta["slug"]))
+    aliases = meta.get("aliases") if isinstance(meta.get("aliases"), list) else []
+    for extra in [meta.get("url"), *aliases]:
+        if isinstance(extra, str) and extra.strip("/"):
+            found.append(_segments(extra))
+    return found
+
+
+def shared_tail(wanted: tuple[str, ...], segments: tuple[str, ...]) -> int:
+    """How many segments two site paths share from their ends, when the shorter one is all of
+    it; 0 when they part before."""
+    shorter = min(len(wanted), len(segments))
+    if not shorter or wanted[len(wanted) - shorter:] != segments[len(segments) - shorter:]:
+        return 0
+    return shorter
 
 
 def _without_suffix(name: str) -> str:
@@ -176,9 +235,11 @@ def gfm_slug(text: str) -> str:
 
 # ------------------------------------------------------------------ assigning ids
 
-def assign_ids(documents: list[Document], part_ids: list[str], diagnostics: Diagnostics) -> BookIndex:
-    """Fix every id of every document's tree; return the index links resolve against."""
-    index = BookIndex([DocumentIds(d) for d in documents])
+def assign_ids(documents: list[Document], part_ids: list[str], diagnostics: Diagnostics,
+               root: Path | None = None) -> BookIndex:
+    """Fix every id of every document's tree; return the index links resolve against (root: the
+    manuscript folder, where documents' site paths start)."""
+    index = BookIndex([DocumentIds(d) for d in documents], root=root)
     section_ids = {d.section_id for d in documents} | set(part_ids)
     index.reserved = set(WRITER_IDS) | section_ids | {f"{s}-title" for s in section_ids}
     first_place: dict[str, tuple[Path, int | None]] = {}

@@ -174,3 +174,22 @@ def test_derived_heading_ids():
     assert gfm_slug("DeepSeek-V2：效率的胜利") == "deepseek-v2效率的胜利"
     assert gfm_slug("Hello World!") == "hello-world"
     assert pandoc_slug("背景介绍") == gfm_slug("背景介绍") == "背景介绍"
+
+
+def test_site_paths_find_the_page_whose_folders_they_name(tmp_path):
+    """A Hugo site's pages in their folders: two share the name labels.md, and each site path
+    finds the one it names (the language prefix may be left out; _index.md is its folder; slug
+    and aliases are addresses too). Before, the file name alone decided, so a link to the
+    tasks page could land on the concepts page without a word."""
+    book = BOOKS / "sitepaths"
+    diagnostics = Diagnostics()
+    report = check_manuscript(load_config(book), diagnostics, tmp_path)
+    links = [a for d in report.documents for a in d.document.tree.iter("a") if a.get("data-expect")]
+    assert len(links) == len(expected_links(book)) == 7
+    assert [a.get("href") for a in links] == ["#" + a.get("data-expect") for a in links]
+    problems = sorted((d.line, d.code, d.message) for d in diagnostics.errors)
+    assert [(line, code) for line, code, _ in problems] == [(12, "link-unresolved"), (13, "link-unresolved")]
+    assert "could be any of" in problems[0][2] and "concepts/labels.md" in problems[0][2] \
+        and "tasks/labels.md" in problems[0][2]
+    assert "no document of the book is at '/zh-cn/docs/reference/labels/'" in problems[1][2]
+    assert not diagnostics.warnings, [str(d) for d in diagnostics.warnings]
