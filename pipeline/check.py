@@ -182,10 +182,14 @@ def check_slugs(doc: Document, registry: Registry, diagnostics: Diagnostics) -> 
 def check_headings(doc: Document, diagnostics: Diagnostics) -> None:
     """A heading that skips a level (`###` straight under the title, as MkDocs pages often have):
     the EPUB's outline and a screen reader go by the levels (Ace reports it), and the print's
-    contents list only level 2."""
+    contents list only level 2. And a heading with no text (what a shortcode printing nothing
+    leaves of `## {{% heading "whatsnext" %}}`): an empty line in the contents and the outline."""
     previous = 1                                # the document's title
     for heading in doc.tree.iter("h1", "h2", "h3", "h4", "h5", "h6"):
         level = int(heading.tag[1])
+        if not "".join(heading.itertext()).strip() and heading.find(".//img") is None:
+            diagnostics.add("heading-empty", f"a heading of level {level} has no text.", doc.path, line_of(heading),
+                            "Write its text, or remove the heading.", args={"level": level})
         if level > previous + 1:
             text = shown(" ".join("".join(heading.itertext()).split()), 60)
             diagnostics.add("heading-skip", f"the heading {text} is level {level} right after level {previous}: "
@@ -337,8 +341,9 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
 
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
-    bodies = [(shortcodes.expand(admonitions.expand(d.body, config.assemble.tabs), d.body_line, diagnostics, d.path),
-               d.body_line) for d in documents]
+    site_shortcodes = dict(config.assemble.shortcodes)
+    bodies = [(shortcodes.expand(admonitions.expand(d.body, config.assemble.tabs), d.body_line, diagnostics, d.path,
+                                 site_shortcodes), d.body_line) for d in documents]
     bodies, bibliographies = cite_documents(documents, bodies, config.citations, config.root, cache_dir, diagnostics)
     trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir, diagnostics)

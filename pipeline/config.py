@@ -76,6 +76,9 @@ class AssembleSettings:
     # MkDocs content tabs (=== "Python") to keep, by label, where a group of tabs has one of them;
     # empty: every tab, one box after another (pipeline/admonitions.py)
     tabs: tuple[str, ...] = ()
+    # A site's own Hugo shortcodes, as the book prints them (pipeline/shortcodes.py): name ->
+    # a template ("{text}", "{0}") or ((first positional argument, text), ...)
+    shortcodes: tuple[tuple[str, str | tuple[tuple[str, str], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -586,7 +589,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         plan=_plan(top.section("plan"), tuple(str(s) for s in statuses),
                    {ref.path.name for ref in (*chapters, *(d for p in parts for d in p.documents))}),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True),
-                                  tuple(str(label) for label in assemble.list("tabs"))),
+                                  tuple(str(label) for label in assemble.list("tabs")),
+                                  _site_shortcodes(assemble)),
         index=IndexSettings(indexing.bool("in_headings", False), indexing.bool("in_notes", False)),
         citations=_citation_settings(context, citing, root),
         fonts=_font_settings(context, top.section("fonts"), printing),
@@ -700,6 +704,27 @@ def _font_settings(context: _Context, fonts: "_Reader", printing: "_Reader") -> 
             values[role] = family.strip()
             lines.append((role, _line_of(context.tree, keypath)))
     return FontSettings(**values, missing=fonts.choice("missing", "error", ("error", "fallback")), lines=tuple(lines))
+
+
+def _site_shortcodes(assemble: "_Reader") -> tuple:
+    """assemble.shortcodes: each name maps to a template, or to texts by the first argument."""
+    value = assemble.raw("shortcodes") or {}
+    hint = ('Map each name to a quoted text with {argument} places, e.g. glossary_tooltip: "{text}", or to '
+            'texts by the first argument, e.g. heading: {whatsnext: 接下来}.')
+    if not isinstance(value, dict):
+        assemble.fail("shortcodes", f"must be a mapping of shortcode names, not {shown(value)}.", hint)
+        return ()
+    found = []
+    for name, rule in value.items():
+        if isinstance(rule, (str, int, float)) and not isinstance(rule, bool) or rule is None:
+            found.append((str(name), "" if rule is None else str(rule)))
+        elif isinstance(rule, dict) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                            for v in rule.values()):
+            found.append((str(name), tuple((str(k), str(v)) for k, v in rule.items())))
+        else:
+            assemble.fail("shortcodes", f"gives {name!r} {shown(rule)}, which is neither a text nor a mapping of "
+                          "texts.", hint)
+    return tuple(found)
 
 
 def _hyphenation_language(printing: "_Reader") -> str:

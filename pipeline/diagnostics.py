@@ -45,9 +45,11 @@ CODES: dict[str, tuple[str, bool]] = {
     "takeaways-missing": ("warning", False),
     "references-missing": ("warning", False),
     "heading-skip": ("warning", False),
+    "heading-empty": ("warning", False),
     # Hugo content
     "shortcode-unknown": ("warning", False),
     "shortcode-unclosed": ("warning", False),
+    "shortcode-unmapped": ("warning", False),
     # hostile content
     "html-removed": ("warning", False),
     "document-too-large": ("error", False),

@@ -8,8 +8,11 @@ into Markdown pandoc reads, on the same lines, so every later message keeps its 
     [见]({{< ref "ch2.md#sec" >}})                        ->  [见](ch2.md#sec)
 
 then `finish_shortcodes` turns those spans and divs into the book's own figure and box
-elements on the tree. A new shortcode is one function registered with @shortcode. An unknown
-one is a warning at its line; its inner text stays. Shortcodes inside code are left alone.
+elements on the tree. A new shortcode is one function registered with @shortcode; a site's own
+ones (glossary_tooltip, a heading by key) are mapped to text in book.yaml's assemble.shortcodes.
+Any other is a warning at its line: a paired one's inner text stays, an inline one keeps its
+`text` argument. Shortcodes inside code and inside HTML comments (a translated site keeps the
+original text there) are left alone.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ _SHORTCODE = re.compile(r"\{\{[<%]\s*(?P<close>/)?\s*(?P<name>[\w.-]+)(?P<args>.
 _COMMENT = re.compile(r"\{\{/\*.*?\*/\}\}")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+).+?\1")
+_PLACE = re.compile(r"\{(\w[\w-]*)\}")
+SiteRules = dict[str, "str | tuple[tuple[str, str], ...]"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ def callout_fence(kind: str, title: str = "") -> str:
     return "::: " + _attributes(".sc-callout", {"data-type": kind, "data-title": title})
 
 
-@shortcode("callout", "notice", "admonition", "hint", "alert", "tip", "note", "warning", "info", paired=True)
+@shortcode("callout", "notice", "admonition", "hint", "alert", "tip", "note", "warning", "info", "caution",
+           "important", "danger", paired=True)
 def _callout(call: Call, inner: str | None) -> str:
     kind = (call.kwargs.get("type") or call.kwargs.get("kind") or (call.args[0] if call.args else "")
             or (call.name if call.name in CALLOUT_LABELS else "note")).lower()
@@ -102,17 +108,18 @@ def _ref(call: Call, inner: str | None) -> str:
 
 # ------------------------------------------------------------------ the preprocessor
 
-def expand(markdown: str, first_line: int, diagnostics: Diagnostics, path) -> str:
-    """The body with every shortcode rewritten, line for line."""
+def expand(markdown: str, first_line: int, diagnostics: Diagnostics, path, site: SiteRules | None = None) -> str:
+    """The body with every shortcode rewritten, line for line (site: book.yaml's assemble.shortcodes)."""
     if "{{" not in markdown:
         return markdown
     lines = markdown.split("\n")
     fence = None
+    in_comment = False
     open_pairs: list[Call] = []
     # an unknown shortcode is paired when the document closes it somewhere
     closed_names = set(re.findall(r"\{\{[<%]\s*/\s*([\w.-]+)", markdown))
     for index, line in enumerate(lines):
-        opening = _FENCE.match(line)
+        opening = None if in_comment else _FENCE.match(line)
         if fence:
             if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
                 fence = None
@@ -121,23 +128,53 @@ def expand(markdown: str, first_line: int, diagnostics: Diagnostics, path) -> st
             fence = opening[1]
             continue
         if "{{" in line:
-            lines[index] = _expand_line(line, first_line + index, open_pairs, closed_names, diagnostics, path)
+            lines[index] = _expand_line(line, first_line + index, open_pairs, closed_names, diagnostics, path,
+                                        site or {}, in_comment)
+        if in_comment or "<!--" in line:
+            in_comment = _comment_spans(line, in_comment)[1]
     for call in open_pairs:
         diagnostics.add("shortcode-unclosed", f"the shortcode {{{{< {call.name} >}}}} is never closed.", path,
                         call.line, f"Add {{{{< /{call.name} >}}}} after its content.")
     return "\n".join(lines)
 
 
+def _comment_spans(line: str, in_comment: bool) -> tuple[list[tuple[int, int]], bool]:
+    """The parts of a line inside HTML comments, and whether a comment is still open at its end."""
+    code = [m.span() for m in _INLINE_CODE.finditer(line)]
+    spans, position = [], 0
+    if in_comment:
+        end = line.find("-->")
+        if end < 0:
+            return [(0, len(line))], True
+        spans.append((0, end + 3))
+        position = end + 3
+    while (start := line.find("<!--", position)) >= 0:
+        if any(a <= start < b for a, b in code):
+            position = start + 4
+            continue
+        end = line.find("-->", start + 4)
+        if end < 0:
+            spans.append((start, len(line)))
+            return spans, True
+        spans.append((start, end + 3))
+        position = end + 3
+    return spans, False
+
+
 def _expand_line(line: str, number: int, open_pairs: list[Call], closed_names: set[str], diagnostics: Diagnostics,
-                 path) -> str:
+                 path, site: SiteRules, in_comment: bool) -> str:
     line = _COMMENT.sub("", line)
     pieces, last = [], 0
-    protected = [m.span() for m in _INLINE_CODE.finditer(line)]
+    protected = [m.span() for m in _INLINE_CODE.finditer(line)] + _comment_spans(line, in_comment)[0]
     matches = [m for m in _SHORTCODE.finditer(line) if not any(a <= m.start() < b for a, b in protected)]
     for position, match in enumerate(matches):
         pieces.append(line[last:match.start()])
         last = match.end()
         name = match["name"]
+        if name in site:
+            if not match["close"]:          # a closing tag's content stays, as plain text
+                pieces.append(_site_text(_call(name, match["args"], number), site[name], diagnostics, path))
+            continue
         if match["close"]:
             opened = open_pairs.pop() if open_pairs and open_pairs[-1].name == name else None
             if opened is None:
@@ -148,12 +185,17 @@ def _expand_line(line: str, number: int, open_pairs: list[Call], closed_names: s
         call = _call(name, match["args"], number)
         handler, paired = _HANDLERS.get(name, (None, name in closed_names))
         if handler is None:
+            text = "" if paired else call.kwargs.get("text", "")
+            kept = ("its content stays as text" if paired else
+                    f"it is printed as its text argument {text!r}" if text else "it is printed as nothing")
             diagnostics.add("shortcode-unknown", f"the shortcode {{{{< {name} >}}}} is not one the book knows; "
-                            "its content stays as text.", path, number,
-                            f"Known: {', '.join(sorted(_HANDLERS))}. Or remove it.", args={"name": name})
+                            f"{kept}.", path, number,
+                            f'Map it to text in book.yaml (assemble: shortcodes: {name}: "…"), or remove it. '
+                            f"Built in: {', '.join(sorted(_HANDLERS))}.", args={"name": name})
             if paired:
                 open_pairs.append(call)
                 pieces.append("::: {.sc-unknown}")
+            pieces.append(text)
             continue
         closing = next((m for m in matches[position + 1:] if m["close"] and m["name"] == name), None) \
             if paired else None
@@ -168,6 +210,31 @@ def _expand_line(line: str, number: int, open_pairs: list[Call], closed_names: s
         pieces.append(handler(call, None))
     pieces.append(line[last:])
     return "".join(pieces)
+
+
+def _site_text(call: Call, rule, diagnostics: Diagnostics, path) -> str:
+    """What book.yaml's assemble.shortcodes prints for a call: its template filled, or the text
+    its first argument picks."""
+    where = f"book.yaml's assemble.shortcodes.{call.name}"
+    if isinstance(rule, tuple):
+        key = call.args[0] if call.args else ""
+        texts = dict(rule)
+        if key in texts:
+            return texts[key]
+        diagnostics.add("shortcode-unmapped", f"{where} has no text for {key!r}; the argument is printed as it is.",
+                        path, call.line, f"Add '{key}: …' under it.", args={"name": call.name})
+        return key
+
+    def fill(place: re.Match) -> str:
+        key = place[1]
+        value = call.args[int(key)] if key.isdigit() and int(key) < len(call.args) else call.kwargs.get(key)
+        if value is None:
+            diagnostics.add("shortcode-unmapped", f"{where} prints {{{key}}}, which this call does not give; "
+                            "it is printed as nothing.", path, call.line,
+                            f"Give the shortcode a {key} argument, or change the template.", args={"name": call.name})
+            return ""
+        return value
+    return _PLACE.sub(fill, rule)
 
 
 def _call(name: str, args: str, line: int) -> Call:

@@ -204,6 +204,18 @@ def test_assemble_tabs_is_a_list_of_labels(tmp_path):
     assert load_config(book(tmp_path / "set", text)).assemble.tabs == ("Python", "C++")
 
 
+def test_assemble_shortcodes_map_names_to_texts(tmp_path):
+    text = VALID + 'assemble:\n  shortcodes:\n    glossary_tooltip: "{text}"\n    heading: {whatsnext: 接下来}\n    x:\n'
+    assert load_config(book(tmp_path, text)).assemble.shortcodes == (
+        ("glossary_tooltip", "{text}"), ("heading", (("whatsnext", "接下来"),)), ("x", ""))
+    (tmp_path / "bad").mkdir()
+    # unquoted, {text} is YAML for a mapping with an empty value: the hint says to quote it
+    diagnostics, stopped = collect(book(tmp_path / "bad", VALID + "assemble:\n  shortcodes:\n    tip: {text}\n"))
+    assert stopped is not None
+    (problem,) = by_code(diagnostics, "config-invalid")
+    assert "'assemble.shortcodes' gives 'tip' {'text': None}" in problem.message and "quoted" in problem.hint
+
+
 def test_print_squeeze_commas_is_a_yes_or_no(tmp_path):
     config = load_config(book(tmp_path, VALID.replace("  variant: rgb\n", "  variant: rgb\n  squeeze_commas: true\n")))
     assert config.print.squeeze_commas is True

@@ -1,5 +1,6 @@
 """Hugo content (tests/books/hugo): articles with only a title, root-relative images from the
-static folder, figure / callout / hint / notice / ref shortcodes."""
+static folder, figure / callout / hint / notice / ref shortcodes, and a translated page with the
+original in HTML comments and the site's own shortcodes mapped to text in book.yaml."""
 from __future__ import annotations
 
 import subprocess
@@ -90,6 +91,53 @@ def test_unknown_shortcode_is_a_warning_at_its_line_and_keeps_its_text(tmp_path)
     assert "内容仍然显示" in "".join(tree_of(report, "guide").itertext())
 
 
+def test_site_shortcodes_print_as_book_yaml_maps_them(checked):
+    """glossary_tooltip keeps its text (before: "运行来实现", the word gone with only a warning), a
+    heading key becomes its text (before: an empty heading), a template takes named arguments."""
+    page = tree_of(checked[0], "translated")
+    text = "".join(page.itertext())
+    assert "控制平面运行控制器来实现" in text
+    assert "（beta，自 v1.30 起）" in text
+    assert [h.text for h in page.iter("h2")] == ["接下来"]
+    (box,) = page.iter("aside")
+    assert box.get("class") == "callout callout-caution" and "没有逻辑或运算符" in "".join(box.itertext())
+
+
+def test_shortcodes_inside_html_comments_are_left_alone(checked):
+    """The English original in comments holds shortcodes too (an opening {{< caution >}} among
+    them): none is expanded or reported, and the comment opens no box."""
+    report, diagnostics = checked
+    assert not [d for d in diagnostics if "translated" in str(d.file)]
+    page = tree_of(report, "translated")
+    assert len(list(page.iter("aside"))) == 1 and "controller" not in "".join(page.itertext())
+    out = expand("a <!-- {{< x >}} --> {{< y >}}\n<!--\n{{< caution >}}\n```\n-->\n{{< z >}}\n", 1,
+                 diagnostics := Diagnostics(), None)
+    assert [(d.line, dict(d.args)["name"]) for d in diagnostics] == [(1, "y"), (6, "z")]
+    assert "{{< caution >}}" in out and ":::" not in out
+
+
+def test_unmapped_shortcodes_say_what_they_print(tmp_path):
+    book = copy_book("hugo", tmp_path)
+    text = (book / "book.yaml").read_text(encoding="utf-8").replace("heading: {whatsnext: 接下来}",
+                                                                     "heading: {prerequisites: 准备开始}")
+    (book / "book.yaml").write_text(text.replace('    glossary_tooltip: "{text}"\n', ""), encoding="utf-8")
+    page = book / "content" / "translated.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n## {{% tabs-title %}}\n\n{{< feature-state state=\"beta\" >}}\n",
+                    encoding="utf-8")
+    lines = page.read_text(encoding="utf-8").splitlines()
+    diagnostics = Diagnostics()
+    report = check_manuscript(load_config(book), diagnostics, tmp_path / "cache")
+    found = {(d.code, d.line): d.message for d in diagnostics}
+    tooltip = next(n for n, line in enumerate(lines, 1) if line.startswith("控制平面"))
+    assert "printed as its text argument '控制器'" in found[("shortcode-unknown", tooltip)]
+    assert "no text for 'whatsnext'" in found[("shortcode-unmapped", lines.index('## {{% heading "whatsnext" %}}') + 1)]
+    assert "{for_k8s_version}" in found[("shortcode-unmapped", len(lines))]
+    assert "printed as nothing" in found[("shortcode-unknown", len(lines) - 2)]
+    assert ("heading-empty", len(lines) - 2) in found
+    text = "".join(tree_of(report, "translated").itertext())
+    assert "控制平面运行控制器来实现" in text and "whatsnext" in text
+
+
 def test_static_folder_must_be_inside_the_book(tmp_path):
     book = copy_book("hugo", tmp_path)
     text = (book / "book.yaml").read_text(encoding="utf-8").replace("static: static", "static: ../elsewhere")
@@ -105,7 +153,7 @@ def test_house_rules_are_a_setting(tmp_path):
         handle.write("check:\n  require:\n    article: [title, date, description]\n")
     result = run_cli("check", "--manuscript", str(book), "--out", str(tmp_path / "out"))
     assert result.returncode == 1
-    assert result.stderr.count("[meta-missing]") == 4        # date and description, in both articles
+    assert result.stderr.count("[meta-missing]") == 6        # date and description, in each of three articles
 
 
 @pytest.mark.slow
