@@ -60,10 +60,10 @@ def test_init_on_a_hugo_site_finds_its_static_folder_and_the_book_builds(tmp_pat
     (site / "static" / "notes.md").write_text("---\ntitle: 不是文章\n---\n正文。\n", encoding="utf-8")
     result = run_cli("init", str(site))
     assert result.returncode == 0, result.stderr
-    assert "0 chapter(s), 2 article(s)" in result.stderr
+    assert "0 chapter(s), 3 article(s)" in result.stderr
     config = load_config(site, Diagnostics())
     assert config.static == (site / "static").resolve()
-    assert sorted(d.path.name for d in config.parts[0].documents) == ["guide.md", "intro.md"]
+    assert sorted(d.path.name for d in config.parts[0].documents) == ["guide.md", "intro.md", "translated.md"]
     # /images/shapes.png is found under static/, and the whole book builds
     built = run_cli("all", "--manuscript", str(site), "--out", str(tmp_path / "out"))
     assert built.returncode == 0, built.stderr

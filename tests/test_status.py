@@ -120,7 +120,7 @@ def test_every_problem_code_has_a_chinese_text():
 @pytest.mark.parametrize("code, args, expected", [
     ("link-unresolved", {"href": "#nowhere"}, "链接“#nowhere”找不到目标。"),
     ("link-unresolved", {}, "链接找不到目标"),                    # raised without its figures: what the code means
-    ("shortcode-unknown", {"name": "tabs"}, "不认识的短代码 {{< tabs >}}，其内容按原文保留。"),
+    ("shortcode-unknown", {"name": "tabs"}, "不认识的短代码 {{< tabs >}}；可在 book.yaml 的 assemble.shortcodes 中把它写成文字。"),
     ("meta-missing", {"key": "title"}, "前言数据缺少“title”。"),
 ])
 def test_problem_texts_from_the_catalogue(code, args, expected):
