@@ -9,6 +9,7 @@ Findings go into the run's Diagnostics; nothing here prints.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,10 +151,15 @@ def check_schema(doc: Document, settings, diagnostics: Diagnostics) -> None:
     for key, value in doc.meta.items():
         line = doc.key_lines.get(key)
         rule = known.get(key)
+        if rule is None and key in settings.extra_keys:
+            continue
         if rule is None:
             listed = [k for k in known if k not in HUGO_KEYS]
-            diagnostics.add("meta-unknown-key", f"unknown front-matter key '{key}'.", doc.path, line,
-                            f"Known keys: {', '.join(listed)}.", args={"key": key})
+            near = difflib.get_close_matches(key, list(known), n=1)
+            hint = (f"Did you mean '{near[0]}'? " if near else "") + f"Known keys: {', '.join(listed)}. " \
+                f"A key of your own goes in book.yaml's check.extra_keys."
+            diagnostics.add("meta-unknown-key", f"unknown front-matter key '{key}'.", doc.path, line, hint,
+                            args={"key": key})
             continue
         is_valid, description = rule
         if not is_valid(value):

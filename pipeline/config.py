@@ -61,6 +61,9 @@ class CheckSettings:
     # Hugo needs nothing but a title; a house style can ask for more (the bundled book does).
     require: tuple[tuple[str, tuple[str, ...]], ...] = (("chapter", ("chapter_number", "title")),
                                                          ("article", ("title",)))
+    # Front-matter keys of the author's own (a Hugo site's params: content_type, card) that the
+    # book does not use and does not warn about.
+    extra_keys: tuple[str, ...] = ()
 
     def required(self, kind: str) -> tuple[str, ...]:
         return dict(self.require).get(kind, ())
@@ -584,7 +587,8 @@ def _parse(context: _Context, data: dict) -> BookConfig:
         chapters=chapters, parts=tuple(parts), appendices=appendices,
         check=CheckSettings(check.number("word_count_tolerance", 0.05), tuple(str(s) for s in statuses),
                             check.str("registry", "data"), check.number("max_document_kb", 2048),
-                            check.number("max_image_pixels", 40_000_000), _requirements(check)),
+                            check.number("max_image_pixels", 40_000_000), _requirements(check),
+                            tuple(str(key) for key in check.list("extra_keys"))),
         static=_static_folder(context, top.str("static")),
         plan=_plan(top.section("plan"), tuple(str(s) for s in statuses),
                    {ref.path.name for ref in (*chapters, *(d for p in parts for d in p.documents))}),

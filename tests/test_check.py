@@ -231,6 +231,21 @@ def test_unknown_key_and_unknown_slug_warn_with_suggestion(mini, run):
     assert f"{at(chapter, 'mood:')}: warning: unknown front-matter key 'mood'" in result.stderr
 
 
+def test_a_key_of_the_authors_own_is_listed_in_book_yaml(mini, run):
+    """A Hugo site's own params (content_type, card) warn on every page until book.yaml names them;
+    a misspelt key gets a did-you-mean."""
+    chapter = mini / "ch1.md"
+    replace_in(chapter, "anecdote_count: 1\n", "anecdote_count: 1\ncontent_type: concept\ntitel: 又一个\n")
+    result = run("check", mini)
+    assert f"{at(chapter, 'content_type:')}: warning: unknown front-matter key 'content_type'" in result.stderr
+    assert "check.extra_keys" in result.stderr
+    assert f"{at(chapter, 'titel:')}: warning: unknown front-matter key 'titel'. [meta-unknown-key] " \
+        "(Did you mean 'title'?" in result.stderr
+    replace_in(mini / "book.yaml", "  registry: data\n", "  registry: data\n  extra_keys: [content_type]\n")
+    result = run("check", mini)
+    assert "'content_type'" not in result.stderr and "'titel'" in result.stderr
+
+
 def test_anecdote_count_mismatch_warns(mini, run):
     chapter = mini / "ch1.md"
     replace_in(chapter, "anecdote_count: 1", "anecdote_count: 3")
