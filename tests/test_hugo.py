@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import zipfile
 
+import pymupdf
 import pytest
 from lxml import etree
 
@@ -174,3 +175,10 @@ def test_both_outputs_show_the_figures_and_boxes(tmp_path):
     assert text.count("{{<") == 3        # only the three inside code: one inline, two in the block
     images = subprocess.run(["pdfimages", "-list", str(out / "book.pdf")], capture_output=True, text=True).stdout
     assert len(images.splitlines()) - 2 >= 2            # the figure and the root-relative image
+    # a definition list's terms are set bold, their definitions not (before: both plain)
+    fonts = {span["text"].strip(): span["font"] for page in pymupdf.open(out / "book.pdf")
+             for block in page.get_text("dict")["blocks"] for line in block.get("lines", [])
+             for span in line["spans"]}
+    assert "Bold" in fonts["kube-scheduler"] and "Bold" in fonts["etcd"]
+    definition = next(font for text, font in fonts.items() if text.startswith("查找尚未绑定"))
+    assert "Bold" not in definition
