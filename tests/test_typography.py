@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import sys
 
+import pymupdf
 import pytest
 
 from conftest import ROOT, copy_book, run_cli
@@ -138,3 +139,33 @@ def test_a_paragraph_cut_by_a_page_break_and_a_note_call_is_found():
 
 def test_spaces_are_kept_only_between_latin_words():
     assert pdf_typography._spaced("使用 GPT-4o 模型，Llama 3.1  405B\n与 Qwen") == "使用GPT-4o模型，Llama 3.1 405B与Qwen"
+
+
+@slow
+def test_no_hyphen_is_added_to_an_address(built):
+    """Links' texts, bare URLs, DOIs and perma.cc addresses in the fixture's notes and text: each
+    is in the PDF exactly, line breaks aside (MuPDF, which joins no hyphenated lines). Before,
+    long words in them were hyphenated like English: "blog.samaltman.com/reflec-|tions",
+    "https://spec.modelcontext-|protocol.io"."""
+    manuscript, out = built
+    source = "\n".join(path.read_text(encoding="utf-8") for path in sorted(manuscript.glob("*.md")))
+    source = re.sub(r"\]\([^)]*\)", "]", source)          # a link's target is not printed, its text is
+    addresses = {m.group(0).rstrip(".,;:)") for m in re.finditer(r"(?:https?://|\b[\w-]+\.(?:com|io|cc|org)\b)[^\s)\]>，。；]*",
+                                                                 source)}
+    assert len(addresses) >= 20
+    text = "".join(page.get_text() for page in pymupdf.open(out / "book.pdf"))
+    joined = re.sub(r"\s+", "", text.replace("\u200b", ""))
+    missing = sorted(a for a in addresses if a.split("://")[-1] not in joined)
+    assert not missing
+
+
+def test_an_address_breaks_at_its_separators_and_keeps_no_language_hyphen():
+    from pipeline.typeset import AUTHOR_SPACE, ZERO_WIDTH_SPACE, split_pieces
+    (url,) = split_pieces("https://doi.org/10.48550/arXiv.2310.06770", "en")
+    assert url.css_class == "lat url"
+    assert url.text.split(ZERO_WIDTH_SPACE) == ["https://", "doi", ".org", "/10", ".48550", "/arXiv", ".2310", ".06770"]
+    words, address = split_pieces(f"Retrieved{AUTHOR_SPACE}from{AUTHOR_SPACE}blog.samaltman.com/reflections", "en")
+    assert (words.text, words.css_class) == ("Retrieved from ", "lat")
+    assert address.text.replace(ZERO_WIDTH_SPACE, "") == "blog.samaltman.com/reflections"
+    assert [p.css_class for p in split_pieces("Qwen2.5", "en")] == [None]
+    assert [p.css_class for p in split_pieces("e.g.", "en")] == [None]
