@@ -281,6 +281,10 @@ def image_source(src: str, doc: Document, root: Path, max_pixels: float | None =
     verdict = confine(relative, (static or root) if src.startswith("/") else doc.path.parent, [root])
     if not verdict:
         code = "image-outside" if "outside" in verdict.reason else "image-missing"
+        if code == "image-missing" and src.startswith("/"):
+            where = "book.yaml's static folder" if static and static != root else \
+                "the manuscript folder (book.yaml names no static folder)"
+            return ImageSource(None, code, f"the image {src} is not in {where}; a path starting with / starts there")
         return ImageSource(None, code, f"the image {verdict.reason}")
     if verdict.path.suffix.lower() not in IMAGE_TYPES:
         return ImageSource(None, "image-missing", f"the image {src} is not a PNG, JPEG, GIF, WebP or SVG file")
@@ -302,7 +306,8 @@ def has_description(img) -> bool:
 IMAGE_HINTS = {
     "image-remote": "Download it into the manuscript folder and refer to the local file, or build with --draft "
                     "to get a placeholder.",
-    "image-missing": "Put the image in the manuscript folder and use a path relative to the document.",
+    "image-missing": "Put the image in the manuscript folder and use a path relative to the document (or, for a "
+                     "/path, under the folder book.yaml's static: names, as Hugo's static/).",
     "image-outside": "Copy the image into the manuscript folder (a symlink out of it does not count).",
     "image-invalid": "Open and save the image again with an image editor, or replace it.",
     "image-too-large": "Scale it down (300 dpi at the printed size is plenty), or raise check.max_image_pixels.",
@@ -373,7 +378,8 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         check_mentions(documents, registry, config.index, diagnostics)
     for doc in documents:
         find_diagrams(doc, diagnostics)       # before the ids: a fence's {#id} is an author id too
-    index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics, config.root)
+    index = assign_ids(documents, [f"part-{p.id}" for p in config.parts], diagnostics, config.root,
+                       config.site_url)
     link_documents(index, diagnostics)
     for doc in documents:
         check_images(doc, config, diagnostics)

@@ -240,6 +240,9 @@ class BookConfig:
     plan: PlanSettings = field(default_factory=PlanSettings)
     fonts: FontSettings = field(default_factory=FontSettings)
     static: Path | None = None      # Hugo's static/ folder, inside the manuscript
+    # The site the documents come from (Hugo's baseURL): a site path that finds no document of
+    # the book links to that page of the site instead of being an error.
+    site_url: str | None = None
     project: Path = field(default_factory=project_root)   # nothing outside it is read for fonts
 
     @property
@@ -589,7 +592,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
                             check.str("registry", "data"), check.number("max_document_kb", 2048),
                             check.number("max_image_pixels", 40_000_000), _requirements(check),
                             tuple(str(key) for key in check.list("extra_keys"))),
-        static=_static_folder(context, top.str("static")),
+        static=_static_folder(context, top.str("static")), site_url=_site_url(top),
         plan=_plan(top.section("plan"), tuple(str(s) for s in statuses),
                    {ref.path.name for ref in (*chapters, *(d for p in parts for d in p.documents))}),
         assemble=AssembleSettings(assemble.bool("takeaways_box_in_chapter", True),
@@ -746,6 +749,15 @@ def _requirements(check: "_Reader") -> tuple[tuple[str, tuple[str, ...]], ...]:
     require = check.section("require")
     defaults = dict(CheckSettings.require)
     return tuple((kind, tuple(str(k) for k in require.list(kind)) or defaults[kind]) for kind in ("chapter", "article"))
+
+
+def _site_url(top: "_Reader") -> str | None:
+    value = top.str("site_url")
+    if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        top.fail("site_url", f"is {shown(value)}, which is not the address of a web site.",
+                 "Write the site's address, e.g. site_url: https://kubernetes.io (Hugo's baseURL).")
+        return None
+    return value.rstrip("/") if value else None
 
 
 def _static_folder(context: _Context, name: str | None) -> Path | None:

@@ -67,6 +67,7 @@ class Resolution:
     kind: str                  # internal | external | unresolved
     id: str | None = None
     reason: str | None = None
+    href: str | None = None    # an external link's new address (a site path on book.yaml's site_url)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class BookIndex:
     reserved: set[str] = field(default_factory=set)
 
     root: Path | None = None        # the manuscript folder: documents' site paths start there
+    site_url: str | None = None     # where site paths no document answers to are found instead
 
     def __post_init__(self):
         self.site_paths = [(segments, d) for d in self.documents for segments in site_paths(d.document, self.root)]
@@ -120,6 +122,8 @@ class BookIndex:
                 return Resolution("unresolved", reason=f"the book has no chapter {chapter[1]}")
         elif path:
             target, reason = self._document_for(path, here)
+            if target is None and self.site_url and path.startswith("/") and not self._by_site_path(path)[1]:
+                return Resolution("external", href=self.site_url + href)
             if target is None:
                 return Resolution("unresolved", reason=reason)
         else:
@@ -141,21 +145,26 @@ class BookIndex:
             where = "the book"
         return Resolution("unresolved", reason=f"no element of {where} has the id '{fragment}'")
 
+    def _by_site_path(self, path: str) -> tuple[DocumentIds | None, list[DocumentIds]]:
+        """(the one document whose site path shares the most segments with path, or None; the
+        documents tied for it when there are several)."""
+        wanted = _segments(path)
+        scores: dict[int, int] = {}
+        for segments, entry in self.site_paths:
+            scores[id(entry)] = max(scores.get(id(entry), 0), shared_tail(wanted, segments))
+        best = max(scores.values(), default=0)
+        winners = [d for d in self.documents if best and scores.get(id(d)) == best]
+        return (winners[0], []) if len(winners) == 1 else (None, winners)
+
     def _document_for(self, path: str, here: DocumentIds) -> tuple[DocumentIds | None, str | None]:
         if path.startswith("/"):
-            wanted = _segments(path)
-            scores: dict[int, int] = {}
-            for segments, entry in self.site_paths:
-                matched = shared_tail(wanted, segments)
-                if matched > scores.get(id(entry), 0):
-                    scores[id(entry)] = matched
-            best = max(scores.values(), default=0)
-            winners = [d for d in self.documents if best and scores.get(id(d)) == best]
-            if len(winners) == 1:
-                return winners[0], None
-            if winners:
-                names = ", ".join(display_path(d.document.path) for d in winners)
+            found, ties = self._by_site_path(path)
+            if found:
+                return found, None
+            if ties:
+                names = ", ".join(display_path(d.document.path) for d in ties)
                 return None, f"'{path}' could be any of {names}; write more of the path"
+            wanted = _segments(path)
             found = self.by_section.get(wanted[-1]) if len(wanted) == 1 else None     # /ch02
             return (found, None) if found else (None, f"no document of the book is at '{path}'")
         candidate = (here.document.path.parent / path).resolve()
@@ -236,10 +245,10 @@ def gfm_slug(text: str) -> str:
 # ------------------------------------------------------------------ assigning ids
 
 def assign_ids(documents: list[Document], part_ids: list[str], diagnostics: Diagnostics,
-               root: Path | None = None) -> BookIndex:
+               root: Path | None = None, site_url: str | None = None) -> BookIndex:
     """Fix every id of every document's tree; return the index links resolve against (root: the
-    manuscript folder, where documents' site paths start)."""
-    index = BookIndex([DocumentIds(d) for d in documents], root=root)
+    manuscript folder, where documents' site paths start; site_url: where the others are)."""
+    index = BookIndex([DocumentIds(d) for d in documents], root=root, site_url=site_url)
     section_ids = {d.section_id for d in documents} | set(part_ids)
     index.reserved = set(WRITER_IDS) | section_ids | {f"{s}-title" for s in section_ids}
     first_place: dict[str, tuple[Path, int | None]] = {}
@@ -369,6 +378,8 @@ def link_documents(index: BookIndex, diagnostics: Diagnostics) -> None:
             resolution = index.resolve(href, entry)
             if resolution.kind == "internal":
                 link.set("href", f"#{resolution.id}")
+            elif resolution.href:
+                link.set("href", resolution.href)
             elif resolution.kind == "unresolved":
                 diagnostics.add("link-unresolved", f"the link '{href}' leads nowhere: {resolution.reason}.",
                                 doc.path, line_of(link) or doc.line_containing(href),

@@ -139,6 +139,17 @@ def test_unmapped_shortcodes_say_what_they_print(tmp_path):
     assert "控制平面运行控制器来实现" in text and "whatsnext" in text
 
 
+def test_a_missing_root_relative_image_names_the_static_folder(tmp_path):
+    book = copy_book("hugo", tmp_path)
+    with (book / "content" / "guide.md").open("a", encoding="utf-8") as handle:
+        handle.write("\n![不在的图](/images/docs/absent.svg)\n")
+    diagnostics = Diagnostics()
+    check_manuscript(load_config(book), diagnostics, tmp_path / "cache")
+    (missing,) = [d for d in diagnostics if d.code == "image-missing"]
+    assert missing.message.startswith("the image /images/docs/absent.svg is not in book.yaml's static folder")
+    assert "static:" in missing.hint
+
+
 def test_static_folder_must_be_inside_the_book(tmp_path):
     book = copy_book("hugo", tmp_path)
     text = (book / "book.yaml").read_text(encoding="utf-8").replace("static: static", "static: ../elsewhere")

@@ -20,6 +20,7 @@ from conftest import BOOKS, copy_book, run_cli
 from pipeline.check import check_manuscript
 from pipeline.config import load_config
 from pipeline.diagnostics import Diagnostics
+from pipeline.errors import BuildStopped
 from pipeline.validate import run_epubcheck
 from pipeline.xref import gfm_slug, pandoc_slug
 
@@ -193,3 +194,24 @@ def test_site_paths_find_the_page_whose_folders_they_name(tmp_path):
         and "tasks/labels.md" in problems[0][2]
     assert "no document of the book is at '/zh-cn/docs/reference/labels/'" in problems[1][2]
     assert not diagnostics.warnings, [str(d) for d in diagnostics.warnings]
+
+
+def test_site_paths_the_book_does_not_hold_link_to_the_site(tmp_path):
+    """With site_url (Hugo's baseURL), a page of the site that is not in the book is a web link
+    to it instead of an error; an ambiguous path stays an error, and pages of the book are
+    still found in the book."""
+    book = copy_book("sitepaths", tmp_path)
+    text = (book / "book.yaml").read_text(encoding="utf-8")
+    (book / "book.yaml").write_text(text + "site_url: https://example.org/\n", encoding="utf-8")
+    diagnostics = Diagnostics()
+    report = check_manuscript(load_config(book), diagnostics, tmp_path / "cache")
+    assert [(d.line, d.code) for d in diagnostics.errors] == [(12, "link-unresolved")]
+    links = {a.text: a.get("href") for d in report.documents for a in d.document.tree.iter("a")}
+    assert links["参考里的标签"] == "https://example.org/zh-cn/docs/reference/labels/"
+    assert links["概念里的标签"] == "#doc-labels"
+    diagnostics = Diagnostics()
+    (book / "book.yaml").write_text(text + "site_url: example.org\n", encoding="utf-8")
+    with pytest.raises(BuildStopped):
+        load_config(book, diagnostics)
+    assert [d.code for d in diagnostics.errors] == ["config-invalid"]
+    assert "not the address of a web site" in diagnostics.errors[0].message
