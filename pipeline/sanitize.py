@@ -14,6 +14,8 @@ with the document's file and line.
   in styles/, not in chapters).
 - href keeps only relative paths, fragments, http(s) and mailto; javascript:, file:, data:
   and the rest are removed. Image sources are left to the image checks, which judge each one.
+- A table's parts go in the order XHTML requires (caption, colgroup, thead, body rows, tfoot):
+  a browser forgives a <caption> written last, as Kubernetes' pages write it, EPUBCheck does not.
 """
 from __future__ import annotations
 
@@ -97,6 +99,24 @@ def sanitize(document: Document, diagnostics: Diagnostics) -> None:  # noqa: C90
     for node in tree.iter():
         if is_element(node):
             node.attrib.pop(_RAW_INDEX, None)
+    for table in tree.iter("table"):
+        order_table_parts(table)
+
+
+_TABLE_PART_RANK = {"caption": 0, "colgroup": 1, "col": 1, "thead": 2, "tfoot": 4}     # rows and tbody: 3
+
+
+def order_table_parts(table) -> None:
+    """Put a table's children in XHTML's order, keeping the order of those of one rank."""
+    children = [child for child in table if is_element(child)]
+    ranked = sorted(children, key=lambda child: _TABLE_PART_RANK.get(child.tag, 3))
+    if ranked == children:
+        return
+    for child in children:
+        child.tail = None           # whitespace between table parts: nothing of the book's
+        table.remove(child)
+    for child in ranked:
+        table.append(child)
 
 
 def unwrap_children_after(node) -> None:

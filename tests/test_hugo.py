@@ -15,6 +15,7 @@ from pipeline.check import check_manuscript
 from pipeline.config import load_config
 from pipeline.diagnostics import Diagnostics
 from pipeline.shortcodes import expand
+from pipeline.validate import run_epubcheck
 
 NS = {"x": "http://www.w3.org/1999/xhtml"}
 
@@ -181,6 +182,9 @@ def test_both_outputs_show_the_figures_and_boxes(tmp_path):
     src = figure.find("x:img", NS).get("src")
     assert any(n.endswith(src.rsplit("/", 1)[-1]) for n in names)
     assert len(page.xpath("//x:aside[contains(@class, 'callout')]", namespaces=NS)) == 2
+    # the translated page's table has its caption written last, as Kubernetes' pages do: put first
+    verdict = run_epubcheck(out / "book.epub", tmp_path / "epubcheck.json")
+    assert verdict.counts["fatal"] == verdict.counts["error"] == 0, "\n".join(verdict.messages)
     text = subprocess.run(["pdftotext", str(out / "book.pdf"), "-"], capture_output=True, text=True).stdout
     assert "注意" in text and "两个形状" in text
     assert text.count("{{<") == 3        # only the three inside code: one inline, two in the block
