@@ -127,6 +127,8 @@ class PrintSettings:
     font_size: str = "10.5pt"
     parallel: str = "auto"     # auto | on | off: lay chapters out in several processes
     notes: str = "footnote"    # footnote (at the foot of the page) | chapter-end
+    # A web link's address on paper (pipeline/link_notes.py): footnote | inline (in brackets) | none
+    link_urls: str = "footnote"
     # The language Latin words in the Chinese text are hyphenated in (pyphen's dictionaries);
     # "" leaves them whole. A long English word at a line end otherwise letter-spaces the line.
     latin_hyphenation: str = "en"
@@ -621,6 +623,7 @@ def _parse(context: _Context, data: dict) -> BookConfig:
             # The documented values are on/off, which YAML 1.1 reads, unquoted, as true/false.
             parallel=printing.choice("parallel", "auto", ("auto", "on", "off"), booleans=("off", "on")),
             notes=printing.choice("notes", "footnote", ("footnote", "chapter-end")),
+            link_urls=printing.choice("link_urls", "footnote", ("footnote", "inline", "none")),
             latin_hyphenation=_hyphenation_language(printing),
             squeeze_commas=printing.bool("squeeze_commas", False),
             tagged=printing.bool("tagged", False)),

@@ -19,7 +19,7 @@ Transform = Callable[[etree._Element, "Context"], None]
 _REGISTRY: dict[str, list[tuple[int, str, Transform]]] = {}
 # Modules whose import registers transforms; a new one is one line here.
 TRANSFORM_MODULES = ("pipeline.typeset", "pipeline.epub", "pipeline.pdf", "pipeline.notes", "pipeline.math",
-                     "pipeline.subject_index")
+                     "pipeline.subject_index", "pipeline.link_notes")
 
 
 @dataclass

@@ -207,31 +207,52 @@ HYPHENATABLE = re.compile(r"[A-Za-z\u00C0-\u024F]{7,}")
 
 
 # An address in the text (a link's text, a bare URL, a domain, an e-mail address, a file name):
-# no hyphen is ever added to it, since a reader would type the hyphen ("modelcontextpro-|tocol.io");
-# it breaks where the Chicago Manual (14.18) puts the breaks, after "//" and before a slash, a
-# dot and the other separators, and, where a part is too long for that, between its syllables
-# without a mark (print.css: hyphenate-character "" on .url): the fixture's bare
-# https://spec.modelcontextprotocol.io left two lines letter-spaced when it could break only
-# at its dots.
+# no hyphen is ever added to it, since a reader would type the hyphen ("modelcontextpro-|tocol.io"),
+# and it may break between any two of its characters (not inside "//"), as Chinese text does and
+# as a CJK setter breaks a URL: with breaks only at its dots and slashes, or between syllables, a
+# long part ("/wiki/YInmwPmyii67VRkzU3BchPNzncg") left the line before it letter-spaced by up to
+# half an em.
 URL_TOKEN = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+\.?"
                        r"|[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?:/\S*)?")
-URL_BREAK = re.compile(r"(?<=//)(?=[^/])|(?<=[^/:])(?=/[^/])|(?<=\w)(?=[.?#&=~_][\w])")
 ZERO_WIDTH_SPACE = "\u200b"      # a break opportunity that no text extractor returns
+_ADDRESS_END = ".,;:)"           # a mark ending the sentence after an address stays with it
+
+
+def breakable_address(word: str) -> str:
+    """The address with a break opportunity between two characters, but not inside its scheme
+    ("https://"), inside a part of three or fewer ("io", "com"), between the letters of a
+    ligature ("fi": the text layer lost it), nor before a closing mark."""
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", word)
+    short = set()
+    for part in re.finditer(r"[A-Za-z0-9]+", word):
+        if len(part.group(0)) <= 3:
+            short.update(range(part.start() + 1, part.end()))
+    out = [word[:1]]
+    for position in range(1, len(word)):
+        previous, char = word[position - 1], word[position]
+        allowed = not (
+            scheme and position < scheme.end() or position in short
+            or previous == "f" and char in "fil"
+            or position == len(word) - 1 and char in _ADDRESS_END)
+        if allowed:
+            out.append(ZERO_WIDTH_SPACE)
+        out.append(char)
+    return "".join(out)
 
 
 def latin_pieces(run: str, latin_lang: str) -> list[Piece]:
     """A Latin run as spans: an address among its words ("Retrieved from blog.example.com/a")
-    gets a span of its own, with its break points; every span keeps the language it may be
-    hyphenated in."""
+    gets a span of its own, with its break points and no language to be hyphenated in; the
+    other words keep theirs."""
     pieces, start = [], 0
     words = run.replace(AUTHOR_SPACE, " ")
     for match in re.finditer(r"[^ ]+", words):
         word = match.group(0)
-        if not URL_TOKEN.fullmatch(word.rstrip(",;:)")):
+        if not URL_TOKEN.fullmatch(word.rstrip(_ADDRESS_END)):
             continue
         if match.start() > start:
             pieces.append(Piece(words[start:match.start()], "lat", latin_lang or None))
-        pieces.append(Piece(URL_BREAK.sub(ZERO_WIDTH_SPACE, word), "lat url", latin_lang or None))
+        pieces.append(Piece(breakable_address(word), "lat url"))
         start = match.end()
     if start < len(words):
         pieces.append(Piece(words[start:], "lat", latin_lang or None))

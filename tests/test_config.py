@@ -216,6 +216,16 @@ def test_assemble_shortcodes_map_names_to_texts(tmp_path):
     assert "'assemble.shortcodes' gives 'tip' {'text': None}" in problem.message and "quoted" in problem.hint
 
 
+def test_print_link_urls_is_one_of_three(tmp_path):
+    assert load_config(book(tmp_path, VALID)).print.link_urls == "footnote"
+    (tmp_path / "bad").mkdir()
+    diagnostics, stopped = collect(book(tmp_path / "bad", VALID.replace("  variant: rgb\n",
+                                                                      "  variant: rgb\n  link_urls: margin\n")))
+    assert stopped is not None
+    assert [d.message for d in by_code(diagnostics, "config-invalid")] == [
+        "'print.link_urls' is 'margin', which is not one of footnote, inline, none."]
+
+
 def test_print_squeeze_commas_is_a_yes_or_no(tmp_path):
     config = load_config(book(tmp_path, VALID.replace("  variant: rgb\n", "  variant: rgb\n  squeeze_commas: true\n")))
     assert config.print.squeeze_commas is True

@@ -17,6 +17,7 @@ def names(writer):
 
 def test_each_writer_has_its_own_transforms_in_order():
     assert names("pdf") == ["author_spaces_between_cjk", "strip_emoji_tree", "resolve_images", "print_notes",
+                            "print_link_addresses",
                             "mark_landscape", "printed_index", "mark_page_references", "label_group_bookmarks",
                             "math_to_svg", "typeset"]
     assert names("epub") == ["author_spaces_between_cjk", "epub_notes", "link_to_pages", "epub_index",

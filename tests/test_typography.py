@@ -163,9 +163,59 @@ def test_an_address_breaks_at_its_separators_and_keeps_no_language_hyphen():
     from pipeline.typeset import AUTHOR_SPACE, ZERO_WIDTH_SPACE, split_pieces
     (url,) = split_pieces("https://doi.org/10.48550/arXiv.2310.06770", "en")
     assert url.css_class == "lat url"
-    assert url.text.split(ZERO_WIDTH_SPACE) == ["https://", "doi", ".org", "/10", ".48550", "/arXiv", ".2310", ".06770"]
+    # a break between any two characters, but not in the scheme nor in a part of three or fewer
+    assert url.text.replace(ZERO_WIDTH_SPACE, "|") == "https://|doi|.|org|/|10|.|4|8|5|5|0|/|a|r|X|i|v|.|2|3|1|0|.|0|6|7|7|0"
+    (name,) = split_pieces("modelcontextprotocol.io/specification", "en")
+    assert name.text.replace(ZERO_WIDTH_SPACE, "|").endswith(".|io|/|s|p|e|c|i|fi|c|a|t|i|o|n")   # fi: a ligature
+    assert url.lang is None and url.text.replace(ZERO_WIDTH_SPACE, "") == "https://doi.org/10.48550/arXiv.2310.06770"
+    (end,) = split_pieces("perma.cc/X3LM-9QZD.", "en")
+    assert end.text.endswith("D.")
     words, address = split_pieces(f"Retrieved{AUTHOR_SPACE}from{AUTHOR_SPACE}blog.samaltman.com/reflections", "en")
     assert (words.text, words.css_class) == ("Retrieved from ", "lat")
     assert address.text.replace(ZERO_WIDTH_SPACE, "") == "blog.samaltman.com/reflections"
     assert [p.css_class for p in split_pieces("Qwen2.5", "en")] == [None]
     assert [p.css_class for p in split_pieces("e.g.", "en")] == [None]
+
+
+@slow
+def test_a_web_link_prints_its_address_at_the_foot_of_its_page(built):
+    """On paper a link is only its text: "[官方文档](https://modelcontextprotocol.io/introduction)"
+    gets its address as a footnote on the page of the link."""
+    _, out = built
+    pages = ["".join(re.sub(r"\s+", "", page.get_text()).split("\u200b")) for page in pymupdf.open(out / "book.pdf")]
+    (page,) = [p for p in pages if "官方文档" in p and "AI应用的USB-C接口" in p]
+    assert "https://modelcontextprotocol.io/introduction" in page
+    (page,) = [p for p in pages if "LMSYSChatbotArena" in p and "HumanEval" in p and "88.7%" in p]
+    assert "https://lmarena.ai" in page
+
+
+def test_which_links_print_their_address_and_how():
+    """A link showing its own address adds nothing; one in a note or a caption gets it in
+    brackets (a note holds no note); elsewhere a footnote; none in the screen PDF."""
+    from types import SimpleNamespace
+
+    from pipeline.link_notes import print_link_addresses
+    from pipeline.tree import parse_html, to_html
+    html = ('<div><p><a href="https://chat.z.ai/">智谱官网</a>，<a href="https://www.example.org/">example.org</a>'
+            '<span class="fn">Smith. <a href="https://doi.org/10.1/x">The paper</a>.</span></p>'
+            '<figure><figcaption><a href="https://a.example/">图源</a></figcaption></figure>'
+            '<p><a href="#ch01">内部</a> <a href="mailto:ed@example.org">编辑</a></p></div>')
+
+    def printed(notes="footnote", link_urls="footnote", screen=False, kind="chapter"):
+        root = parse_html(html)
+        book = SimpleNamespace(config=SimpleNamespace(print=SimpleNamespace(notes=notes, link_urls=link_urls)))
+        print_link_addresses(root, SimpleNamespace(book=book, section=SimpleNamespace(kind=kind),
+                                                   options=SimpleNamespace(screen=screen)))
+        return to_html(root)
+
+    out = printed()
+    assert '智谱官网\u2060</a><span class="fn fn-address"><a href="https://chat.z.ai/">https://chat.z.ai/</a></span>' in out
+    assert 'example.org</a><span class="fn fn-address"' not in out          # shows its address already
+    assert 'The paper</a><span class="link-address"> (<a href="https://doi.org/10.1/x">https://doi.org/10.1/x</a>)' in out
+    assert '图源</a><span class="link-address">（<a href="https://a.example/">' in out
+    assert '编辑\u2060</a><span class="fn fn-address"><a href="mailto:ed@example.org">ed@example.org</a>' in out
+    assert out.count("fn-address") == 2 and 'href="#ch01">内部</a> ' in out
+    assert printed(notes="chapter-end").count("link-address") == 4
+    assert printed(kind="appendix").count("link-address") == 4
+    assert printed(link_urls="inline").count("link-address") == 4
+    assert "address" not in printed(link_urls="none") and "address" not in printed(screen=True)

@@ -1,0 +1,85 @@
+"""Web links in print: on paper a link is only its text, so the address has to be printed too.
+
+A link whose text is not its own address ("[智谱chat官网](https://chat.z.ai/)") gets the
+address in a page footnote, numbered with the author's notes, as Chinese technical books print
+them. Where a footnote cannot go or would be out of place, the address follows the text in
+brackets: inside a note (a note holds no note), in a caption or a heading, in the generated
+appendices (a reference list gives its addresses in the entry), and everywhere when notes are
+set at the chapter's end (print.notes: chapter-end), whose numbers are the author's. A link that shows its
+address already, or a site path the book resolved to one of its own pages, adds nothing.
+book.yaml's print.link_urls picks footnote (default), inline or none. The EPUB and the screen
+PDF keep their links clickable and add nothing.
+"""
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from pipeline.transforms import transform
+from pipeline.tree import classes, element
+from pipeline.typeset import WORD_JOINER, is_han
+
+_WEB = re.compile(r"^(?:https?|mailto):", re.I)
+# Where a link's address goes in brackets instead of a footnote of its own.
+_INLINE_ANCESTORS = {"h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "caption", "dt", "nav"}
+
+
+def shown_address(href: str) -> str:
+    """The address as the reader would compare it with the link's text."""
+    bare = re.sub(r"^(?:https?://|mailto:)", "", href.strip(), flags=re.I)
+    return re.sub(r"^www\.", "", bare).rstrip("/").lower()
+
+
+def shows_its_address(link: etree._Element) -> bool:
+    text = "".join(link.itertext()).strip()
+    return bool(text) and shown_address(text) == shown_address(link.get("href") or "")
+
+
+def _inside_note(link: etree._Element) -> bool:
+    return any("fn" in classes(a) or "chapter-notes" in classes(a) or "footnotes" in classes(a)
+               for a in link.iterancestors())
+
+
+def _inline_only(link: etree._Element) -> bool:
+    return any(a.tag in _INLINE_ANCESTORS for a in link.iterancestors())
+
+
+def _bracketed(link: etree._Element, address: str) -> None:
+    text = "".join(link.itertext())
+    opening, closing = ("（", "）") if any(is_han(ch) for ch in text) else (" (", ")")
+    holder = element("span", {"class": "link-address"})
+    holder.text = opening
+    holder.append(element("a", {"href": link.get("href")}, address))
+    holder[-1].tail = closing
+    holder.tail, link.tail = link.tail, None
+    link.addnext(holder)
+
+
+def _footnote(link: etree._Element, address: str) -> None:
+    if len(link):                   # no line break between the link's text and its note call
+        link[-1].tail = (link[-1].tail or "") + WORD_JOINER
+    else:
+        link.text = (link.text or "") + WORD_JOINER
+    note = element("span", {"class": "fn fn-address"})
+    note.append(element("a", {"href": link.get("href")}, address))
+    note.tail, link.tail = link.tail, None
+    link.addnext(note)
+
+
+@transform("pdf", order=23)     # after print_notes (22): the author's notes are set, links in them are known
+def print_link_addresses(root, context) -> None:
+    mode = context.book.config.print.link_urls
+    if mode == "none" or context.options.screen:
+        return
+    footnotes = (mode == "footnote" and context.book.config.print.notes == "footnote"
+                 and context.section.kind != "appendix")
+    for link in list(root.iter("a")):
+        href = link.get("href") or ""
+        if not _WEB.match(href) or shows_its_address(link):
+            continue
+        address = re.sub(r"^mailto:", "", href, flags=re.I)
+        if footnotes and not _inside_note(link) and not _inline_only(link):
+            _footnote(link, address)
+        else:
+            _bracketed(link, address)
