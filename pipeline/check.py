@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline import admonitions, shortcodes
 from pipeline.citations import cite_documents
+from pipeline.includes import expand_includes, fill_includes, hide_rust_scaffolding
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
@@ -353,14 +354,18 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
     documents = reading_order(read_manuscript(config, diagnostics))
     _give_section_ids(documents)
     site_shortcodes = dict(config.assemble.shortcodes)
-    bodies = [(shortcodes.expand(admonitions.expand(d.body, config.assemble.tabs), d.body_line, diagnostics, d.path,
-                                 site_shortcodes), d.body_line) for d in documents]
+    included = [expand_includes(d.body, d.path, [config.root], config.check.max_document_kb, diagnostics, d.body_line)
+                for d in documents]
+    bodies = [(shortcodes.expand(admonitions.expand(body, config.assemble.tabs), d.body_line, diagnostics, d.path,
+                                 site_shortcodes), d.body_line) for d, (body, _) in zip(documents, included)]
     bodies, bibliographies = cite_documents(documents, bodies, config.citations, config.root, cache_dir, diagnostics)
     trees = parse_all(bodies, cache_dir / "pandoc")
     registry = load_registry(config.registry_dir, diagnostics)
     reports = []
-    for doc, tree, bibliography in zip(documents, trees, bibliographies):
+    for doc, tree, bibliography, (_, payloads) in zip(documents, trees, bibliographies, included):
         doc.tree = tree
+        fill_includes(tree, payloads)
+        hide_rust_scaffolding(tree)
         shortcodes.finish_shortcodes(tree)
         if bibliography is not None:
             tree.append(bibliography)       # before the sanitizer: a bibliography is a stranger's text too

@@ -337,8 +337,9 @@ def cmd_preview(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
 def cmd_init(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
     from pipeline.scaffold import scaffold
     made = scaffold(args.folder)
+    parts = f"in {len(made.parts)} parts, as SUMMARY.md has them" if made.parts else "in one part"
     reporter.say(f"wrote {display_path(made.path)}: {len(made.chapters)} chapter(s), "
-                 f"{len(made.articles)} article(s) in one part")
+                 f"{len(made.articles)} article(s) {parts}")
     for name, why in made.skipped:
         reporter.say(f"  left out {name}: {why}")
     reporter.say("next: fill in title and authors in book.yaml, check the order, then run "

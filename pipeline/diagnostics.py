@@ -50,6 +50,9 @@ CODES: dict[str, tuple[str, bool]] = {
     "shortcode-unknown": ("warning", False),
     "shortcode-unclosed": ("warning", False),
     "shortcode-unmapped": ("warning", False),
+    # mdBook
+    "include-invalid": ("error", True),
+    "include-outside-code": ("warning", False),
     # hostile content
     "html-removed": ("warning", False),
     "document-too-large": ("error", False),

@@ -138,9 +138,12 @@ def read_document(ref: DocRef, kind: str, part_id: str | None = None) -> Documen
     return Document(path, kind, meta, key_lines, body, body_line, text, ref.id, part_id)
 
 
-# A page of a MkDocs, mdBook or GitBook book has no front matter: its first line, a level-1
-# heading, is its title.
-_TITLE_HEADING = re.compile(r"^#(?!#)[ \t]+(?P<title>.+?)(?:[ \t]+#+)?(?:[ \t]*\{[^}]*\})?[ \t]*$")
+# A page of a MkDocs, mdBook or GitBook book has no front matter: its first line, a heading, is
+# its title. mdBook's pages below a chapter open with "## 变量和可变性": their headings then move
+# up a level each, so that the page's sections are level 2 as in every other document.
+_TITLE_HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<title>.+?)(?:[ \t]+#+)?(?:[ \t]*\{[^}]*\})?[ \t]*$")
+_ATX = re.compile(r"^((?:[ \t]*>[ \t]?)*)(#{2,6})(?=[ \t]|$)")      # in a quotation too
+_CODE_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 
 
 def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, dict[str, int], str, int]:
@@ -150,9 +153,11 @@ def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, d
     title itself. Else a document without front matter is an error, as before."""
     heading = _first_heading(text) if headings_titled and not has_front_matter(text) else None
     if heading is not None:
-        number, title = heading
+        number, title, level = heading
         lines = text.split("\n")
         lines[number - 1] = ""
+        if level > 1:
+            lines = _promote_headings(lines, level - 1)
         return {"title": title}, {"title": number}, "\n".join(lines), 1
     front, body, body_line = split_front_matter(text, path, NO_FRONT_MATTER_HINT + (
         " Or, as a MkDocs page does, start it with a '# 标题' line." if headings_titled else ""))
@@ -160,13 +165,32 @@ def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, d
     return meta, key_lines, body, body_line
 
 
-def _first_heading(text: str) -> tuple[int, str] | None:
-    """(line, title) of a level-1 heading that is the text's first line (blank lines aside)."""
+def _first_heading(text: str) -> tuple[int, str, int] | None:
+    """(line, title, level) of an ATX heading that is the text's first line (blank lines aside)."""
     for number, line in enumerate(text.lstrip("\ufeff").split("\n"), 1):
         if line.strip():
             match = _TITLE_HEADING.match(line)
-            return (number, match["title"].strip()) if match else None
+            return (number, match["title"].strip(), len(match["hashes"])) if match else None
     return None
+
+
+def _promote_headings(lines: list[str], by: int) -> list[str]:
+    """ATX headings outside code, each `by` levels up (never above level 1), line for line."""
+    fence = None
+    promoted = []
+    for line in lines:
+        opening = _CODE_FENCE.match(line)
+        if fence is not None:
+            if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
+                fence = None
+        elif opening:
+            fence = opening[1]
+        else:
+            match = _ATX.match(line)
+            if match:
+                line = match[1] + "#" * max(1, len(match[2]) - by) + line[match.end():]
+        promoted.append(line)
+    return promoted
 
 
 def read_manuscript(config: BookConfig, diagnostics: Diagnostics) -> list[Document]:

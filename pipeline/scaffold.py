@@ -4,12 +4,14 @@ Documents with a `chapter_number` become chapters (ordered by it); the others (H
 profiles, MkDocs pages without front matter, titled by their `# heading`) become the articles of
 one part, ordered by Hugo's `weight`, then by date, then by folder, a folder's index.md or
 README.md first, then by file name. A Hugo site's `static/` folder is where its root-relative
-paths (/images/x.png) start. The file says what to fill in; an existing book.yaml is never
-overwritten.
+paths (/images/x.png) start. An mdBook book's SUMMARY.md decides instead: its pages in its order,
+a part for each of its part titles, the book's title from its first line. The file says what to
+fill in; an existing book.yaml is never overwritten.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,9 @@ class Scaffold:
     chapters: list[str] = field(default_factory=list)
     articles: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)      # (file, why)
+    # from an mdBook SUMMARY.md: (part title, documents), and the book's title
+    parts: list[tuple[str, list[str]]] = field(default_factory=list)
+    title: str | None = None
 
 
 def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
@@ -64,6 +69,19 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
                              opening, name))
     result.chapters = [name for _n, name in sorted(chapters)]
     result.articles = [name for *_key, name in sorted(articles)]
+    summary = next(iter(sorted(folder.rglob("SUMMARY.md"), key=lambda p: len(p.parts))), None)
+    if summary is not None:
+        # what SUMMARY.md does not list is not the book's (listings, outputs): counted, not named
+        every = set(result.articles) | {name for name, _why in result.skipped}
+        result.title, result.parts = summary_order(summary, folder, every)
+        listed = {name for _title, names in result.parts for name in names}
+        unlisted = len(every - listed - {summary.relative_to(folder).as_posix()})
+        result.skipped = [(name, why) for name, why in result.skipped if name in listed]
+        result.parts = [(title, [n for n in names if n in set(result.articles)]) for title, names in result.parts]
+        result.parts = [(title, names) for title, names in result.parts if names]
+        result.articles = [name for _title, names in result.parts for name in names]
+        if unlisted:
+            result.skipped.append((f"{unlisted} other file(s)", "SUMMARY.md does not list them"))
     if not result.chapters and not result.articles:
         raise PipelineError("the folder holds no Markdown document with front matter or a title heading.",
                             file=folder, hint="Each document starts with '---', its metadata (at least a title), "
@@ -72,14 +90,47 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
     return result
 
 
+_SUMMARY_LINK = re.compile(r"^(?P<indent>\s*)(?:[-*+]\s+)?\[(?P<title>[^\]]*)\]\((?P<target>[^)]*)\)\s*$")
+_SUMMARY_PART = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+
+
+def summary_order(summary: Path, folder: Path, documents: set[str]) -> tuple[str | None, list[tuple[str, list[str]]]]:
+    """(the book's title, [(part title, its documents)]) from an mdBook SUMMARY.md: its first
+    heading is the title, every later heading opens a part; links to pages the folder does not
+    hold (a draft chapter's empty link, a page not written yet) are passed over."""
+    title, parts = None, [("", [])]
+    for line in decode(summary.read_bytes(), summary).splitlines():
+        heading = _SUMMARY_PART.match(line)
+        if heading:
+            if title is None:
+                title = heading["title"]
+            else:
+                parts.append((heading["title"], []))
+            continue
+        link = _SUMMARY_LINK.match(line)
+        if not link or not link["target"].strip():
+            continue
+        name = (summary.parent / link["target"].strip().split("#")[0]).resolve()
+        try:
+            relative = name.relative_to(folder.resolve()).as_posix()
+        except ValueError:
+            continue
+        if relative in documents and all(relative not in names for _t, names in parts):
+            parts[-1][1].append(relative)
+    return title, [(part_title or "正文", names) for part_title, names in parts if names]
+
+
 def _book_yaml(folder: Path, result: Scaffold, today: dt.date) -> str:
     contents: dict = {}
     if result.chapters:
         contents["chapters"] = result.chapters
-    if result.articles:
+    if result.parts:
+        contents["parts"] = [{"id": f"part-{number}", "title": title, "documents": names}
+                             for number, (title, names) in enumerate(result.parts, 1)]
+    elif result.articles:
         contents["parts"] = [{"id": "articles", "title": "文章", "documents": result.articles}]
     contents["appendices"] = ["takeaways", "references"]
-    top = {"title": folder.resolve().name, "authors": ["（作者）"], "language": "zh-CN",
+    top = {"title": result.title or folder.resolve().name, "authors": ["（作者）"], "language": "zh-CN",
            "identifier": f"urn:uuid:{uuid.uuid4()}", "date": today.isoformat(), "contents": contents}
     if (folder / HUGO_STATIC).is_dir():
         top["static"] = HUGO_STATIC
