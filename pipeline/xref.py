@@ -267,18 +267,24 @@ def assign_ids(documents: list[Document], part_ids: list[str], diagnostics: Diag
                 continue
             _place_author_id(index, entry, node, written, first_place, diagnostics)
         _generate_heading_ids(index, entry)
+        _alias_the_title(entry)
     return index
 
 
-def _drop_title_heading(entry: DocumentIds) -> None:
-    """A leading h1 repeats the document's title, which the writers set from the metadata;
-    an id on it names the document itself. So do the ids pandoc, GitHub and mdBook derive from
-    the title (ch03-01.html#变量和可变性, where the page's first heading was its title)."""
+def _alias_the_title(entry: DocumentIds) -> None:
+    """The ids pandoc, GitHub and mdBook derive from the title name the document itself
+    (ch03-01.html#变量和可变性, where the page's first heading was its title); a heading of the
+    same text keeps them."""
     title = entry.document.meta.get("title")
     if isinstance(title, str):
         for derived in (gfm_slug(title), pandoc_slug(title)):
             if derived:
                 entry.aliases.setdefault(derived, entry.section_id)
+
+
+def _drop_title_heading(entry: DocumentIds) -> None:
+    """A leading h1 repeats the document's title, which the writers set from the metadata;
+    an id on it names the document itself."""
     tree = entry.document.tree
     first = next((n for n in tree if is_element(n)), None)
     if first is not None and first.tag == "h1" and not (tree.text or "").strip():

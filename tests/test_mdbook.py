@@ -119,3 +119,12 @@ def test_both_outputs(tmp_path):
         for index, (x, text) in enumerate(lines):
             if text == "fn main() {":
                 assert lines[index + 3] == (x, "}"), lines[index:index + 4]
+
+
+def test_a_heading_named_as_the_title_keeps_its_own_id(tmp_path):
+    book = copy_book("mdbook", tmp_path)
+    page = book / "src" / "ch01-01.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n### 变量\n\n再说变量。\n", encoding="utf-8")
+    report = check_manuscript(load_config(book), Diagnostics(), tmp_path / "cache")
+    links = {a.text: a.get("href") for a in tree_of(report, "ch01").iter("a")}
+    assert links["变量"] == "#doc-ch01-01-s2"
