@@ -197,7 +197,7 @@ def cmd_check(args, reporter: Reporter, diagnostics: Diagnostics) -> int:
         for path in changed:
             reporter.say(f"updated word_count/anecdote_count in {display_path(path)}")
         if changed:
-            diagnostics.items.clear()
+            diagnostics.clear()
             config = load_config(args.manuscript, diagnostics)
             report = check_manuscript(config, diagnostics, cache, release=args.release)
     for d in report.documents:

@@ -150,6 +150,7 @@ class Diagnostics:
     def __init__(self, draft: bool = False):
         self.draft = draft
         self.items: list[Diagnostic] = []
+        self._listed: set[Diagnostic] = set()
 
     def add(self, code: str, message: str, file: Path | str | None = None, line: int | None = None,
             hint: str | None = None, severity: str | None = None, args: dict | None = None) -> Diagnostic:
@@ -161,18 +162,22 @@ class Diagnostics:
             message = message[:MESSAGE_LIMIT] + "…"
         item = Diagnostic(severity, code, message, Path(file) if file is not None else None, line, hint,
                           tuple((args or {}).items()))
-        self.items.append(item)
+        # The same problem found twice (by the print PDF and the screen PDF, which lay out the same
+        # text) is one problem: listed and counted once.
+        if item not in self._listed:
+            self._listed.add(item)
+            self.items.append(item)
         return item
 
-    def add_once(self, code: str, message: str, **where) -> Diagnostic:
-        """add, unless the same problem is listed already (both writers check the fonts)."""
-        item = self.add(code, message, **where)
-        if self.items.count(item) > 1:
-            self.items.pop()
-        return item
+    def clear(self) -> None:
+        self.items.clear()
+        self._listed.clear()
 
     def extend(self, items) -> None:
-        self.items.extend(items)
+        for item in items:
+            if item not in self._listed:
+                self._listed.add(item)
+                self.items.append(item)
 
     def tolerated(self, code: str) -> bool:
         """Does this build go on past a problem of this code (with a placeholder)?"""

@@ -362,7 +362,7 @@ def book_fonts(config, roles=tuple(NEEDED), diagnostics: Diagnostics | None = No
             else:
                 log.warning("%s: %s (%s)", location(problem["file"], problem.get("line")), problem["message"],
                             problem["hint"])
-        elif diagnostics.add_once(**problem).is_error:
+        elif diagnostics.add(**problem).is_error:
             stop = BuildStopped("fonts")
     if stop is not None:
         raise stop

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import BOOKS, run_cli
+from conftest import BOOKS, copy_book, run_cli
 
 PROBLEMS = BOOKS / "problems"
 # (file, line, code) of each planted problem; lines are those of the fixture files.
@@ -82,3 +82,17 @@ def test_a_normal_build_stops_before_writing_anything(tmp_path):
     assert len(listed(result.stderr)) == 12
     assert "stopped after the check stage" in result.stderr
     assert not (tmp_path / "book.epub").exists()
+
+
+@pytest.mark.slow
+def test_a_problem_both_pdfs_meet_is_listed_and_counted_once(tmp_path):
+    """The print and the screen PDF lay out the same text, so a character no font has was
+    reported by both: the Rust book's strings chapter listed 18 problems and counted 37."""
+    book = copy_book("hugo", tmp_path)
+    page = book / "content" / "guide.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n印地语的问候是 नमस्ते。\n", encoding="utf-8")
+    result = run_cli("all", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    listed = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert len(listed) == len(set(listed)) and any("U+0928" in line for line in listed)
+    assert f"0 error(s), {len(listed)} warning(s)" in result.stderr
