@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline import admonitions, shortcodes
 from pipeline.citations import cite_documents
-from pipeline.includes import expand_includes, fill_includes, hide_rust_scaffolding
+from pipeline.includes import expand_includes, fill_includes, hide_rust_scaffolding, mark_file_labels
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
@@ -366,6 +366,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
         doc.tree = tree
         fill_includes(tree, payloads)
         hide_rust_scaffolding(tree)
+        mark_file_labels(tree)
         shortcodes.finish_shortcodes(tree)
         if bibliography is not None:
             tree.append(bibliography)       # before the sanitizer: a bibliography is a stranger's text too

@@ -122,6 +122,24 @@ def fill_includes(tree: etree._Element, payloads: dict[str, str]) -> None:
             code.text = re.sub(f"{MARKER}include-\\d+{MARKER}", lambda m: payloads.get(m.group(0), ""), code.text)
 
 
+FILE_LABEL_CLASSES = {"filename", "file-name"}
+
+
+def mark_file_labels(tree: etree._Element) -> None:
+    """mdBook books name a listing's file in a line of its own above the code
+    (`<span class="filename">文件名：src/main.rs</span>`): that paragraph becomes the code's label,
+    set as one (in the book's sans face) and kept on the page of the code (class code-label)."""
+    for paragraph in list(tree.iter("p")):
+        children = [child for child in paragraph if isinstance(child.tag, str)]
+        if (len(children) != 1 or children[0].tag != "span" or (paragraph.text or "").strip()
+                or (children[0].tail or "").strip()
+                or not FILE_LABEL_CLASSES & set((children[0].get("class") or "").split())):
+            continue
+        following = paragraph.getnext()
+        if following is not None and (following.tag == "pre" or following.find(".//pre") is not None):
+            paragraph.set("class", " ".join(filter(None, [paragraph.get("class"), "code-label sans"])))
+
+
 def hide_rust_scaffolding(tree: etree._Element) -> None:
     """Leave out the lines mdBook hides in Rust code ("# fn main() {"); "##" stands for "#"."""
     for pre in tree.iter("pre"):

@@ -67,6 +67,11 @@ def test_includes_take_what_mdbook_takes(checked):
     assert hidden == "let x = 5;\n# 这一行以一个井号开头"
 
 
+def test_a_file_name_above_a_listing_is_its_label(checked):
+    (label,) = [p for p in tree_of(checked[0], "ch01").iter("p") if "code-label" in (p.get("class") or "")]
+    assert "".join(label.itertext()) == "文件名：src/main.rs" and label.getnext().tag == "pre"
+
+
 def test_links_to_a_page_by_its_title_heading_land_on_the_page(checked):
     links = {a.text: a.get("href") for a in tree_of(checked[0], "ch01").iter("a")}
     assert links == {"变量": "#doc-ch01-01", "遮蔽": "#doc-ch01-01-s1"}
@@ -111,6 +116,10 @@ def test_both_outputs(tmp_path):
     with zipfile.ZipFile(out / "book.epub") as archive:
         page = etree.fromstring(archive.read("EPUB/text/doc-ch01.xhtml"))
     assert page.xpath("string(//x:figure[@class='listing']//x:code)", namespaces=NS).startswith("fn main() {")
+    # the file name above a listing is set as a label, in the sans face
+    spans = [span for pdf_page in pymupdf.open(out / "book.pdf") for block in pdf_page.get_text("dict")["blocks"]
+             for line in block.get("lines", []) for span in line["spans"] if "src/main.rs" in span["text"]]
+    assert spans and all("Sans" in span["font"] for span in spans), [(s["text"], s["font"]) for s in spans]
     # a listing's code is set flush left like any code, not centred as a figure's picture is:
     # "fn main() {" starts where the "}" three lines below it does
     for pdf_page in pymupdf.open(out / "book.pdf"):
