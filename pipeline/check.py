@@ -20,7 +20,7 @@ from pipeline.includes import expand_includes, fill_includes, hide_rust_scaffold
 from pipeline.config import BookConfig
 from pipeline.diagnostics import Diagnostic, Diagnostics, shown
 from pipeline.documents import Document, parse_date, read_manuscript
-from pipeline.html_figures import gather_html_figures
+from pipeline.html_figures import gather_html_figures, gather_marked_captions
 from pipeline.measure import Measurement, measure
 from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
@@ -372,6 +372,7 @@ def check_manuscript(config: BookConfig, diagnostics: Diagnostics, cache_dir: Pa
             tree.append(bibliography)       # before the sanitizer: a bibliography is a stranger's text too
         sanitize(doc, diagnostics)
         gather_html_figures(tree)           # after the sanitizer, whose align-* classes they may carry
+        gather_marked_captions(tree)
         m = measure(tree)
         check_schema(doc, config.check, diagnostics)
         check_slugs(doc, registry, diagnostics)

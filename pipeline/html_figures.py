@@ -15,6 +15,11 @@ in both formats, kept on one page, and the caption the picture's description
 (check.has_description). No alt text is made up from the caption: the length rule counts alt
 text, and the caption would count twice.
 Runs on each tree right after the sanitizer, whose classes (align-center) the blocks may carry.
+
+mdBook books mark their captions: `<span class="caption">示例 5-1：User 结构体定义</span>` in a
+line of its own, after a listing, after a picture, or before a table. A listing and its caption
+(and the file-name label above it, pipeline/includes.py) become a `<figure class="listing">`, as
+the newer pages of such books write it; a table's caption becomes the table's own <caption>.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import re
 
 from lxml import etree
 
-from pipeline.tree import element, is_element
+from pipeline.tree import element, is_element, remove_keeping_tail
 
 CAPTION_START = re.compile(r"^\s*(?:[图表]\s*\d|(?:figure|fig\.|table)\s*\d|[（(][a-z]{1,2}[)）])", re.I)
 TABLE_START = re.compile(r"^\s*(?:表\s*\d|table\s*\d)", re.I)
@@ -56,6 +61,53 @@ def gather_html_figures(tree: etree._Element) -> int:
         block.getparent().replace(block, figure)
         made += 1
     return made
+
+
+CAPTION_CLASS = "caption"
+
+
+def gather_marked_captions(tree: etree._Element) -> int:
+    """Listings and tables with a caption marked as one (see above) take it; return how many."""
+    made = 0
+    for block in list(tree.iter("p")):
+        span = _marked_caption(block)
+        if span is None or block.getparent() is None:
+            continue
+        before, after = block.getprevious(), block.getnext()
+        if before is not None and before.tag == "pre" and not (before.tail or "").strip():
+            figure = element("figure", {"class": "listing", "data-line": before.get("data-line")})
+            label = before.getprevious()
+            if label is not None and "code-label" in (label.get("class") or "").split():
+                before.addprevious(figure)
+                figure.append(label)
+            else:
+                before.addprevious(figure)
+            figure.append(before)
+            figure.append(_moved_into(span, element("figcaption")))
+            figure.tail, before.tail = block.tail, None
+            block.getparent().remove(block)
+        elif after is not None and after.tag == "table" and after.find("caption") is None:
+            after.insert(0, _moved_into(span, element("caption")))
+            remove_keeping_tail(block)
+        else:
+            continue
+        made += 1
+    return made
+
+
+def _marked_caption(block: etree._Element) -> etree._Element | None:
+    children = [child for child in block if is_element(child)]
+    if (len(children) == 1 and children[0].tag == "span" and CAPTION_CLASS in (children[0].get("class") or "").split()
+            and not (block.text or "").strip() and not (children[0].tail or "").strip()):
+        return children[0]
+    return None
+
+
+def _moved_into(span: etree._Element, target: etree._Element) -> etree._Element:
+    target.text = span.text
+    for child in list(span):
+        target.append(child)
+    return target
 
 
 def _lone_picture(block: etree._Element) -> etree._Element | None:

@@ -3,6 +3,7 @@ titled by their first heading, whatever its level; code comes from listings/ by 
 includes; Rust's hidden lines are left out; a stranger's include reads nothing outside."""
 from __future__ import annotations
 
+import re
 import zipfile
 
 import pymupdf
@@ -72,6 +73,18 @@ def test_a_file_name_above_a_listing_is_its_label(checked):
     assert "".join(label.itertext()) == "文件名：src/main.rs" and label.getnext().tag == "pre"
 
 
+def test_marked_captions_go_to_their_listing_and_table(checked):
+    """<span class="caption"> after a listing makes a listing figure (with the file-name label
+    above it); before a table, the table's own caption."""
+    page = tree_of(checked[0], "ch01-01")
+    (figure,) = page.iter("figure")
+    assert [child.tag for child in figure] == ["p", "pre", "figcaption"]
+    assert figure.get("class") == "listing" and figure[2].text == "示例 1-2：用同名变量遮蔽旧值"
+    (table,) = page.iter("table")
+    assert table[0].tag == "caption" and table[0].text == "表 1-1：遮蔽与可变"
+    assert not [span for span in page.iter("span") if span.get("class") == "caption"]
+
+
 def test_links_to_a_page_by_its_title_heading_land_on_the_page(checked):
     links = {a.text: a.get("href") for a in tree_of(checked[0], "ch01").iter("a")}
     assert links == {"变量": "#doc-ch01-01", "遮蔽": "#doc-ch01-01-s1"}
@@ -116,6 +129,11 @@ def test_both_outputs(tmp_path):
     with zipfile.ZipFile(out / "book.epub") as archive:
         page = etree.fromstring(archive.read("EPUB/text/doc-ch01.xhtml"))
     assert page.xpath("string(//x:figure[@class='listing']//x:code)", namespaces=NS).startswith("fn main() {")
+    # the label and the table's caption are set in the sans face, and add no space to the text layer
+    # (MuPDF, which reads the justification spaces pdftotext drops for their width)
+    text = "".join(pdf_page.get_text() for pdf_page in pymupdf.open(out / "book.pdf"))
+    assert "文件名：src/main.rs" in text and re.search("表 ?1-1：遮蔽与可变", text)
+    assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text)
     # the file name above a listing is set as a label, in the sans face
     spans = [span for pdf_page in pymupdf.open(out / "book.pdf") for block in pdf_page.get_text("dict")["blocks"]
              for line in block.get("lines", []) for span in line["spans"] if "src/main.rs" in span["text"]]
