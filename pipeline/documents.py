@@ -14,6 +14,7 @@ from pipeline import cache
 from pipeline.config import BookConfig, DocRef, NoAliasLoader
 from pipeline.diagnostics import Diagnostics
 from pipeline.errors import PipelineError
+from pipeline.text import fenced_lines
 
 FENCE = "---"
 
@@ -143,7 +144,6 @@ def read_document(ref: DocRef, kind: str, part_id: str | None = None) -> Documen
 # up a level each, so that the page's sections are level 2 as in every other document.
 _TITLE_HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<title>.+?)(?:[ \t]+#+)?(?:[ \t]*\{[^}]*\})?[ \t]*$")
 _ATX = re.compile(r"^((?:[ \t]*>[ \t]?)*)(#{2,6})(?=[ \t]|$)")      # in a quotation too
-_CODE_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 
 
 def read_metadata(text: str, path: Path, headings_titled: bool) -> tuple[dict, dict[str, int], str, int]:
@@ -176,19 +176,11 @@ def _first_heading(text: str) -> tuple[int, str, int] | None:
 
 def _promote_headings(lines: list[str], by: int) -> list[str]:
     """ATX headings outside code, each `by` levels up (never above level 1), line for line."""
-    fence = None
     promoted = []
-    for line in lines:
-        opening = _CODE_FENCE.match(line)
-        if fence is not None:
-            if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
-                fence = None
-        elif opening:
-            fence = opening[1]
-        else:
-            match = _ATX.match(line)
-            if match:
-                line = match[1] + "#" * max(1, len(match[2]) - by) + line[match.end():]
+    for _index, line, inside in fenced_lines(lines):
+        match = None if inside else _ATX.match(line)
+        if match:
+            line = match[1] + "#" * max(1, len(match[2]) - by) + line[match.end():]
         promoted.append(line)
     return promoted
 

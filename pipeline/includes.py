@@ -31,9 +31,9 @@ from pipeline.diagnostics import Diagnostics
 from pipeline.documents import decode
 from pipeline.errors import PipelineError
 from pipeline.resources import confine
+from pipeline.text import CODE_FENCE, fenced_lines
 
 _INCLUDE = re.compile(r"\{\{#(?P<kind>include|rustdoc_include|playground)\s+(?P<target>[^}\s]+)[^}]*\}\}")
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _ANCHOR = re.compile(r"ANCHOR(?:_END)?:\s*[\w-]+")
 MARKER = "\ue010"     # a private-use character: "\ue010include-3\ue010" stands on the include's line
 
@@ -45,19 +45,12 @@ def expand_includes(markdown: str, document: Path, roots: list[Path], max_kb: fl
         return markdown, {}
     lines = markdown.split("\n")
     payloads: dict[str, str] = {}
-    fence = None
-    for index, line in enumerate(lines):
-        opening = _FENCE.match(line)
-        if fence is None:
-            if opening:
-                fence = opening[1]
-            elif _INCLUDE.search(line):
+    for index, line, inside in fenced_lines(lines):
+        if not inside:
+            if _INCLUDE.search(line) and not CODE_FENCE.match(line):
                 diagnostics.add("include-outside-code", "an mdBook include outside a code block is printed as "
                                 "written.", document, first_line + index,
                                 "Paste the Markdown it names into the document, or put the include in a ``` block.")
-            continue
-        if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence) and not line.strip()[len(fence):]:
-            fence = None
             continue
         match = _INCLUDE.fullmatch(line.strip())
         if not match:

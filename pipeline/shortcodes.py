@@ -24,12 +24,12 @@ from typing import Callable
 from lxml import etree
 
 from pipeline.diagnostics import Diagnostics
+from pipeline.text import CODE_FENCE
 from pipeline.tree import element
 
 # {{< name args >}}, {{% name args %}}, {{< /name >}}; Hugo comments {{/* … */}}
 _SHORTCODE = re.compile(r"\{\{[<%]\s*(?P<close>/)?\s*(?P<name>[\w.-]+)(?P<args>.*?)\s*[>%]\}\}")
 _COMMENT = re.compile(r"\{\{/\*.*?\*/\}\}")
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+).+?\1")
 _PLACE = re.compile(r"\{(\w[\w-]*)\}")
 SiteRules = dict[str, "str | tuple[tuple[str, str], ...]"]
@@ -119,7 +119,7 @@ def expand(markdown: str, first_line: int, diagnostics: Diagnostics, path, site:
     # an unknown shortcode is paired when the document closes it somewhere
     closed_names = set(re.findall(r"\{\{[<%]\s*/\s*([\w.-]+)", markdown))
     for index, line in enumerate(lines):
-        opening = None if in_comment else _FENCE.match(line)
+        opening = None if in_comment else CODE_FENCE.match(line)
         if fence:
             if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
                 fence = None
