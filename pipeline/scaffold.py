@@ -35,6 +35,7 @@ class Scaffold:
     # from an mdBook SUMMARY.md: (part title, documents), and the book's title
     parts: list[tuple[str, list[str]]] = field(default_factory=list)
     title: str | None = None
+    authors: list[str] = field(default_factory=list)
 
 
 def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
@@ -73,7 +74,13 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
     if summary is not None:
         # what SUMMARY.md does not list is not the book's (listings, outputs): counted, not named
         every = set(result.articles) | {name for name, _why in result.skipped}
-        result.title, result.parts = summary_order(summary, folder, every)
+        title, result.parts = summary_order(summary, folder, every)
+        # mdBook keeps book.toml beside src/, GitBook book.json beside SUMMARY.md: both inside the folder
+        places = [summary.parent, *(parent for parent in summary.parents if parent.is_relative_to(folder))]
+        declared = next((found for place in places if (found := declared_book(place))), {})
+        result.title = declared.get("title") or (
+            title if title and title.strip().lower() not in GENERIC_SUMMARY_TITLES else None)
+        result.authors = declared.get("authors") or []
         listed = {name for _title, names in result.parts for name in names}
         unlisted = len(every - listed - {summary.relative_to(folder).as_posix()})
         result.skipped = [(name, why) for name, why in result.skipped if name in listed]
@@ -88,6 +95,32 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
                             "and '---'; or, as a MkDocs page does, with a '# Title' line.")
     target.write_text(_book_yaml(folder, result, today or dt.date.today()), encoding="utf-8")
     return result
+
+
+# What a SUMMARY.md's first heading says when it is not the book's title (GitBook's "## 目录").
+GENERIC_SUMMARY_TITLES = {"summary", "目录", "目錄", "table of contents", "contents"}
+
+
+def declared_book(folder: Path) -> dict:
+    """What an mdBook book.toml ([book]) or a GitBook book.json declares: title, authors."""
+    import json
+    import tomllib
+    try:
+        if (folder / "book.toml").is_file():
+            declared = tomllib.loads(decode((folder / "book.toml").read_bytes(), folder / "book.toml")).get("book", {})
+        elif (folder / "book.json").is_file():
+            declared = json.loads(decode((folder / "book.json").read_bytes(), folder / "book.json"))
+        else:
+            return {}
+    except (ValueError, PipelineError):          # a stranger's file: only a hint for init
+        return {}
+    if not isinstance(declared, dict):
+        return {}
+    title = declared.get("title")
+    authors = declared.get("authors", declared.get("author"))
+    authors = [authors] if isinstance(authors, str) else authors
+    return {"title": title.strip() if isinstance(title, str) and title.strip() else None,
+            "authors": [a for a in authors if isinstance(a, str) and a.strip()] if isinstance(authors, list) else []}
 
 
 _SUMMARY_LINK = re.compile(r"^(?P<indent>\s*)(?:[-*+]\s+)?\[(?P<title>[^\]]*)\]\((?P<target>[^)]*)\)\s*$")
@@ -130,7 +163,7 @@ def _book_yaml(folder: Path, result: Scaffold, today: dt.date) -> str:
     elif result.articles:
         contents["parts"] = [{"id": "articles", "title": "文章", "documents": result.articles}]
     contents["appendices"] = ["takeaways", "references"]
-    top = {"title": result.title or folder.resolve().name, "authors": ["（作者）"], "language": "zh-CN",
+    top = {"title": result.title or folder.resolve().name, "authors": result.authors or ["（作者）"], "language": "zh-CN",
            "identifier": f"urn:uuid:{uuid.uuid4()}", "date": today.isoformat(), "contents": contents}
     if (folder / HUGO_STATIC).is_dir():
         top["static"] = HUGO_STATIC
