@@ -170,6 +170,10 @@ class BookIndex:
         candidate = (here.document.path.parent / path).resolve()
         if candidate in self.by_path:
             return self.by_path[candidate], None
+        # a folder stands for its front page, as on GitHub and in GitBook: ../05_container/
+        for page in ("README.md", "index.md", "_index.md", "readme.md"):
+            if (candidate / page) in self.by_path:
+                return self.by_path[candidate / page], None
         name = _without_suffix(Path(path.rstrip("/")).name)
         if Path(path.rstrip("/")).suffix.lower() in ("", *DOCUMENT_SUFFIXES) and name.lower() in self.by_name:
             return self.by_name[name.lower()], None

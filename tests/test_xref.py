@@ -186,10 +186,10 @@ def test_site_paths_find_the_page_whose_folders_they_name(tmp_path):
     diagnostics = Diagnostics()
     report = check_manuscript(load_config(book), diagnostics, tmp_path)
     links = [a for d in report.documents for a in d.document.tree.iter("a") if a.get("data-expect")]
-    assert len(links) == len(expected_links(book)) == 7
+    assert len(links) == len(expected_links(book)) == 8
     assert [a.get("href") for a in links] == ["#" + a.get("data-expect") for a in links]
     problems = sorted((d.line, d.code, d.message) for d in diagnostics.errors)
-    assert [(line, code) for line, code, _ in problems] == [(12, "link-unresolved"), (13, "link-unresolved")]
+    assert [(line, code) for line, code, _ in problems] == [(13, "link-unresolved"), (14, "link-unresolved")]
     assert "could be any of" in problems[0][2] and "concepts/labels.md" in problems[0][2] \
         and "tasks/labels.md" in problems[0][2]
     assert "no document of the book is at '/zh-cn/docs/reference/labels/'" in problems[1][2]
@@ -205,7 +205,7 @@ def test_site_paths_the_book_does_not_hold_link_to_the_site(tmp_path):
     (book / "book.yaml").write_text(text + "site_url: https://example.org/\n", encoding="utf-8")
     diagnostics = Diagnostics()
     report = check_manuscript(load_config(book), diagnostics, tmp_path / "cache")
-    assert [(d.line, d.code) for d in diagnostics.errors] == [(12, "link-unresolved")]
+    assert [(d.line, d.code) for d in diagnostics.errors] == [(13, "link-unresolved")]
     links = {a.text: a.get("href") for d in report.documents for a in d.document.tree.iter("a")}
     assert links["参考里的标签"] == "https://example.org/zh-cn/docs/reference/labels/"
     assert links["概念里的标签"] == "#doc-labels"
