@@ -58,6 +58,21 @@ class ImageCheck:
     reason: str = ""
 
 
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png", ".png"), (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+               (b"GIF87a", "image/gif", ".gif"), (b"GIF89a", "image/gif", ".gif"))
+
+
+def sniffed_image_type(data: bytes) -> tuple[str, str] | None:
+    """(media type, file suffix) a raster image's first bytes say it is, whatever its name says
+    (a PNG saved as kubernetes_design.jpg); None for SVG and what is not recognised."""
+    for signature, media_type, suffix in _SIGNATURES:
+        if data.startswith(signature):
+            return media_type, suffix
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp", ".webp"
+    return None
+
+
 def check_image_file(path: Path, max_pixels: int) -> ImageCheck:
     """Is the file an image a reader can open, and not so large it would exhaust memory?
     Pillow reads only the header for the size, then verifies the data."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -492,3 +493,22 @@ def test_builds_give_the_same_bytes(builds):
     assert builds.on.read_bytes() == builds.first                       # rebuilt from the cache
     entries = list((builds.cache / CACHE_FOLDER).iterdir())
     assert len(entries) >= MAP_COUNT and all(cache.read_entry(e) is not None for e in entries)
+
+
+@pytest.mark.slow
+def test_a_picture_whose_name_lies_about_its_format_goes_in_as_what_it_is(tmp_path):
+    """yeasy/docker_practice has a PNG named kubernetes_design.jpg: declared image/jpeg by its
+    name, EPUBCheck refused the package (OPF-029). The bytes decide the media type and suffix."""
+    from pipeline.validate import run_epubcheck
+    book = copy_book("hugo", tmp_path)
+    shutil.copy(book / "static" / "images" / "shapes.png", book / "content" / "design.jpg")
+    guide = book / "content" / "guide.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + "\n![一张名为 jpg 的 PNG](design.jpg)\n", encoding="utf-8")
+    result = run_cli("epub", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "out" / "book.epub") as archive:
+        opf = archive.read("EPUB/content.opf").decode()
+    assert re.search(r'href="images/[0-9a-f]{12}-design\.png"[^>]*media-type="image/png"', opf) or \
+        re.search(r'media-type="image/png"[^>]*href="images/[0-9a-f]{12}-design\.png"', opf), opf
+    verdict = run_epubcheck(tmp_path / "out" / "book.epub", tmp_path / "epubcheck.json")
+    assert verdict.counts["fatal"] == verdict.counts["error"] == 0, "\n".join(verdict.messages)
