@@ -153,6 +153,33 @@ def test_images_outside_symlinked_or_remote_are_errors_with_their_lines(tmp_path
     assert result.stderr.count("[image-outside]") == 2 and result.stderr.count("[image-remote]") == 2
 
 
+@pytest.mark.slow
+def test_an_include_reads_nothing_outside_the_manuscript(tmp_path):
+    """mdBook's includes (pipeline/includes.py): by a symlink, an absolute path or ../ out of the
+    folder, each is an error at its line, and a draft build puts none of the file anywhere."""
+    book = copy_book("mdbook", tmp_path)
+    (tmp_path / "secret.rs").write_text(f"// {SECRET}\n", encoding="utf-8")
+    os.symlink(tmp_path / "secret.rs", book / "listings" / "guess" / "link.rs")
+    append(book / "src" / "ch01.md", "\n```rust\n{{#include ../listings/guess/link.rs}}\n```\n"
+                                     f"\n```rust\n{{{{#include {tmp_path / 'secret.rs'}}}}}\n```\n"
+                                     "\n```rust\n{{#include ../../secret.rs}}\n```\n")
+    lines = (book / "src" / "ch01.md").read_text(encoding="utf-8").splitlines()
+    planted = {n for n, line in enumerate(lines, 1) if "{{#include" in line and "secret" in line or "link.rs" in line}
+    result = run_cli("check", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert_message(result, 1, "outside the manuscript folder", "[include-invalid]")
+    found = {int(l.split(":")[1]) for l in result.stderr.splitlines() if "ch01.md:" in l and "[include-invalid]" in l}
+    assert found == planted and len(planted) == 3
+    result = run_cli("all", "--draft", "--manuscript", str(book), "--out", str(tmp_path / "out"))
+    assert_message(result, 0)
+    for name in ("book.epub", "book.pdf", "book-screen.pdf"):
+        data = (tmp_path / "out" / name).read_bytes()
+        text = subprocess.run(["pdftotext", str(tmp_path / "out" / name), "-"], capture_output=True,
+                              text=True).stdout if name.endswith(".pdf") else ""
+        assert SECRET.encode() not in data and SECRET not in text
+    with zipfile.ZipFile(tmp_path / "out" / "book.epub") as archive:
+        assert not any(SECRET.encode() in archive.read(n) for n in archive.namelist())
+
+
 def test_author_svg_that_fetches_files_is_refused(tmp_path):
     book = copy_book("mini", tmp_path)
     (book / "images" / "evil.svg").write_text(
