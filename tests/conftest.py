@@ -24,6 +24,11 @@ def mini(tmp_path) -> Path:
     return copy_book("mini", tmp_path)
 
 
+def tree_of(report, stem: str):
+    """The checked tree of the document of a check report whose file is named stem."""
+    return next(d.document.tree for d in report.documents if d.document.stem == stem)
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd or ROOT, capture_output=True,
                           text=True, encoding="utf-8", timeout=600)

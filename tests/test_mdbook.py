@@ -11,7 +11,7 @@ import pytest
 import yaml
 from lxml import etree
 
-from conftest import BOOKS, copy_book, run_cli
+from conftest import BOOKS, copy_book, run_cli, tree_of
 from pipeline.check import check_manuscript
 from pipeline.config import load_config
 from pipeline.diagnostics import Diagnostics
@@ -26,10 +26,6 @@ def checked(tmp_path_factory):
     diagnostics = Diagnostics()
     report = check_manuscript(load_config(BOOKS / "mdbook"), diagnostics, tmp_path_factory.mktemp("cache"))
     return report, diagnostics
-
-
-def tree_of(report, stem):
-    return next(d.document.tree for d in report.documents if d.document.stem == stem)
 
 
 def codes(tree) -> list[str]:
