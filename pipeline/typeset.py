@@ -207,13 +207,14 @@ HYPHENATABLE = re.compile(r"[A-Za-z\u00C0-\u024F]{7,}")
 
 
 # An address in the text (a link's text, a bare URL, a domain, an e-mail address, a file name):
-# no hyphen is ever added to it, since a reader would type the hyphen ("modelcontextpro-|tocol.io"),
-# and it may break between any two of its characters (not inside "//"), as Chinese text does and
-# as a CJK setter breaks a URL: with breaks only at its dots and slashes, or between syllables, a
-# long part ("/wiki/YInmwPmyii67VRkzU3BchPNzncg") left the line before it letter-spaced by up to
-# half an em.
+# no hyphen is ever added to it, since a reader would type the hyphen ("modelcontextpro-|tocol.io").
+# One with a path, a scheme or an @ may break between any two of its characters (not inside "//"),
+# as Chinese text does and as a CJK setter breaks a URL: with breaks only at its dots and slashes,
+# or between syllables, a long part ("/wiki/YInmwPmyii67VRkzU3BchPNzncg") left the line before it
+# letter-spaced by up to half an em. A name such as Node.js or README.md stays whole.
 URL_TOKEN = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+\.?"
                        r"|[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?:/\S*)?")
+BREAKABLE_ADDRESS = re.compile(r"://|^www\.|@|/")
 ZERO_WIDTH_SPACE = "\u200b"      # a break opportunity that no text extractor returns
 _ADDRESS_END = ".,;:)"           # a mark ending the sentence after an address stays with it
 
@@ -252,18 +253,19 @@ def latin_pieces(run: str, latin_lang: str) -> list[Piece]:
             continue
         if match.start() > start:
             pieces.append(Piece(words[start:match.start()], "lat", latin_lang or None))
-        pieces.append(Piece(breakable_address(word), "lat url"))
+        pieces.append(Piece(breakable_address(word) if BREAKABLE_ADDRESS.search(word) else word, "lat url"))
         start = match.end()
     if start < len(words):
         pieces.append(Piece(words[start:], "lat", latin_lang or None))
     return pieces
 
 
-def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
+def split_pieces(text: str, latin_lang: str = "", addresses: bool = True) -> list[Piece]:
     """Cut spaced text into plain runs, Latin runs, and halt marks.
 
     A Latin run becomes a span when it has inner spaces (they keep their width), holds an
-    address (see URL_TOKEN), or, with a latin_lang, a word long enough to hyphenate (the span
+    address (see URL_TOKEN; not in a heading, whose text feeds the bookmarks and gets no
+    inserted characters), or, with a latin_lang, a word long enough to hyphenate (the span
     carries the language)."""
     pieces: list[Piece] = []
     plain_start = index = 0
@@ -273,8 +275,10 @@ def split_pieces(text: str, latin_lang: str = "") -> list[Piece]:
         match = (LATIN_RUN.match(text, index) if (char.isascii() and char.isalnum() or "\u00C0" <= char <= "\u024F")
                  and not (index and is_latin(text[index - 1])) else None)
         if match and (AUTHOR_SPACE in match.group(0) or (latin_lang and HYPHENATABLE.search(match.group(0)))
-                      or "." in match.group(0) and URL_TOKEN.search(match.group(0))):
-            pieces += [Piece(text[plain_start:index]), *latin_pieces(match.group(0), latin_lang)]
+                      or addresses and "." in match.group(0) and URL_TOKEN.search(match.group(0))):
+            pieces += [Piece(text[plain_start:index]),
+                       *(latin_pieces(match.group(0), latin_lang) if addresses
+                         else [Piece(match.group(0).replace(AUTHOR_SPACE, " "), "lat", latin_lang or None)])]
             index = plain_start = match.end()
             continue
         if text[index] == AUTHOR_SPACE:
@@ -434,7 +438,7 @@ def _rewrite_slot(slot: Slot, next_char: str, latin_lang: str = "", han_follows:
     text = getattr(slot.node, slot.attr) or ""
     spaced = (insert_spaces(text, next_char=next_char, han_follows=han_follows) if slot.spaced
               else insert_gaps(text, next_char=next_char, letters_only=slot.as_written))
-    pieces = split_pieces(spaced, latin_lang if slot.spaced else "")
+    pieces = split_pieces(spaced, latin_lang if slot.spaced else "", addresses=slot.spaced)
     if not any(p.css_class for p in pieces):
         setattr(slot.node, slot.attr, spaced)
         return

@@ -174,6 +174,11 @@ def test_an_address_breaks_at_its_separators_and_keeps_no_language_hyphen():
     assert (words.text, words.css_class) == ("Retrieved from ", "lat")
     assert address.text.replace(ZERO_WIDTH_SPACE, "") == "blog.samaltman.com/reflections"
     assert [p.css_class for p in split_pieces("Qwen2.5", "en")] == [None]
+    # a name shaped like a domain is not hyphenated either, and stays whole
+    assert [(p.text, p.css_class, p.lang) for p in split_pieces("Node.js", "en")] == [("Node.js", "lat url", None)]
+    # in a heading (its text feeds the bookmarks) an address gets no break points
+    assert [(p.text, p.css_class) for p in split_pieces("https://a.example/x", "", addresses=False)] == [
+        ("https://a.example/x", None)]
     assert [p.css_class for p in split_pieces("e.g.", "en")] == [None]
 
 
