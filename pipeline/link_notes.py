@@ -3,10 +3,10 @@
 A link whose text is not its own address ("[智谱chat官网](https://chat.z.ai/)") gets the
 address in a page footnote, numbered with the author's notes, as Chinese technical books print
 them. Where a footnote cannot go or would be out of place, the address follows the text in
-brackets: inside a note (a note holds no note), in a caption or a heading, in the generated
-appendices (a reference list gives its addresses in the entry), and everywhere when notes are
+brackets: inside a note (a note holds no note), in a caption, in the generated appendices (a reference list gives its addresses in the entry), and everywhere when notes are
 set at the chapter's end (print.notes: chapter-end), whose numbers are the author's. A link that shows its
-address already, or a site path the book resolved to one of its own pages, adds nothing.
+address already, a site path the book resolved to one of its own pages, or a link in a heading
+(whose text is also the contents' line and the bookmark) adds nothing.
 book.yaml's print.link_urls picks footnote (default), inline or none. The EPUB and the screen
 PDF keep their links clickable and add nothing.
 """
@@ -21,8 +21,9 @@ from pipeline.tree import classes, element
 from pipeline.typeset import WORD_JOINER, is_han
 
 _WEB = re.compile(r"^(?:https?|mailto):", re.I)
-# Where a link's address goes in brackets instead of a footnote of its own.
-_INLINE_ANCESTORS = {"h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "caption", "dt", "nav"}
+# Where a link's address goes in brackets instead of a footnote of its own, and where it goes nowhere.
+_INLINE_ANCESTORS = {"figcaption", "caption", "dt"}
+_NO_ADDRESS_ANCESTORS = {"h1", "h2", "h3", "h4", "h5", "h6", "nav"}
 
 
 def shown_address(href: str) -> str:
@@ -76,7 +77,8 @@ def print_link_addresses(root, context) -> None:
                  and context.section.kind != "appendix")
     for link in list(root.iter("a")):
         href = link.get("href") or ""
-        if not _WEB.match(href) or shows_its_address(link):
+        if not _WEB.match(href) or shows_its_address(link) or \
+                any(a.tag in _NO_ADDRESS_ANCESTORS for a in link.iterancestors()):
             continue
         address = re.sub(r"^mailto:", "", href, flags=re.I)
         if footnotes and not _inside_note(link) and not _inline_only(link):

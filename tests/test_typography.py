@@ -204,6 +204,7 @@ def test_which_links_print_their_address_and_how():
     html = ('<div><p><a href="https://chat.z.ai/">智谱官网</a>，<a href="https://www.example.org/">example.org</a>'
             '<span class="fn">Smith. <a href="https://doi.org/10.1/x">The paper</a>.</span></p>'
             '<figure><figcaption><a href="https://a.example/">图源</a></figcaption></figure>'
+            '<h2><a href="https://h.example/">标题里的链接</a></h2>'
             '<p><a href="#ch01">内部</a> <a href="mailto:ed@example.org">编辑</a></p></div>')
 
     def printed(notes="footnote", link_urls="footnote", screen=False, kind="chapter"):
@@ -220,6 +221,7 @@ def test_which_links_print_their_address_and_how():
     assert '图源</a><span class="link-address">（<a href="https://a.example/">' in out
     assert '编辑\u2060</a><span class="fn fn-address"><a href="mailto:ed@example.org">ed@example.org</a>' in out
     assert out.count("fn-address") == 2 and 'href="#ch01">内部</a> ' in out
+    assert '标题里的链接</a></h2>' in out                                       # a heading's text stays as it is
     assert printed(notes="chapter-end").count("link-address") == 4
     assert printed(kind="appendix").count("link-address") == 4
     assert printed(link_urls="inline").count("link-address") == 4
