@@ -35,6 +35,8 @@ from pipeline.text import CODE_FENCE, fenced_lines
 
 _INCLUDE = re.compile(r"\{\{#(?P<kind>include|rustdoc_include|playground)\s+(?P<target>[^}\s]+)[^}]*\}\}")
 _ANCHOR = re.compile(r"ANCHOR(?:_END)?:\s*[\w-]+")
+_BEGIN = re.compile(r"ANCHOR:\s*([\w-]+)")
+_END = re.compile(r"ANCHOR_END:\s*([\w-]+)")
 MARKER = "\ue010"     # a private-use character: "\ue010include-3\ue010" stands on the include's line
 
 
@@ -96,14 +98,17 @@ def select_lines(lines: list[str], selector: str) -> list[str] | None:
             return lines[start - 1:start]
         end = int(numbers[3]) if numbers[3] else len(lines)
         return lines[start - 1:end]
-    begin = re.compile(rf"ANCHOR:\s*{re.escape(selector)}\b")
-    end = re.compile(rf"ANCHOR_END:\s*{re.escape(selector)}\b")
     for position, line in enumerate(lines):
-        if begin.search(line):
+        if _anchor_name(_BEGIN, line) == selector:
             rest = lines[position + 1:]
-            stop = next((n for n, later in enumerate(rest) if end.search(later)), len(rest))
+            stop = next((n for n, later in enumerate(rest) if _anchor_name(_END, later) == selector), len(rest))
             return rest[:stop]
     return None
+
+
+def _anchor_name(marker: re.Pattern, line: str) -> str | None:
+    found = marker.search(line)
+    return found[1] if found else None
 
 
 def fill_includes(tree: etree._Element, payloads: dict[str, str]) -> None:

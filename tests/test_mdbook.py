@@ -110,6 +110,11 @@ def test_line_selection(selector, expected):
     assert select_lines(["a", "b", "c", "d"], selector) == expected
 
 
+def test_an_anchor_is_found_by_its_whole_name():
+    lines = ["// ANCHOR: main-2", "two", "// ANCHOR_END: main-2", "// ANCHOR: main", "one", "// ANCHOR_END: main"]
+    assert select_lines(lines, "main") == ["one"] and select_lines(lines, "main-2") == ["two"]
+
+
 def test_a_strangers_includes_read_nothing_outside_and_keep_every_line(tmp_path):
     book = copy_book("mdbook", tmp_path)
     page = book / "src" / "ch01.md"
