@@ -24,7 +24,7 @@ from pipeline.html_figures import gather_html_figures, gather_marked_captions
 from pipeline.measure import Measurement, measure
 from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
-from pipeline.resources import check_image_file, confine
+from pipeline.resources import check_image_file, confine, sniffed_image_type
 from pipeline.sanitize import sanitize
 from pipeline.text import slugify_ascii
 from pipeline.tree import line_of
@@ -325,9 +325,26 @@ def check_images(doc: Document, config: BookConfig, diagnostics: Diagnostics) ->
         line = line_of(img) or doc.line_containing(src, written[src])
         if found.path is None:
             diagnostics.add(found.code, found.reason + ".", doc.path, line, IMAGE_HINTS[found.code], args={"src": src})
+        else:
+            _check_image_name(found.path, src, doc, line, diagnostics)
         if not has_description(img):
             diagnostics.add("image-no-alt", f"the image {src} has no text alternative.", doc.path, line,
                             "Describe it: ![这张图展示了…](file.png), or give it a caption.", args={"src": src})
+
+
+def _check_image_name(path: Path, src: str, doc: Document, line: int | None, diagnostics: Diagnostics) -> None:
+    """A picture whose name says another format than its bytes (a PNG saved as .jpg): the book
+    uses what the bytes are (pipeline/assemble.py), and the author is told, since other tools
+    may not."""
+    if path.suffix.lower() == ".svg":
+        return
+    with path.open("rb") as handle:
+        sniffed = sniffed_image_type(handle.read(16))
+    if sniffed and sniffed[0] != IMAGE_TYPES.get(path.suffix.lower()):
+        kind = sniffed[1].lstrip(".").upper().replace("JPG", "JPEG")
+        diagnostics.add("image-misnamed", f"the image {src} is a {kind} file, not what its name says; the book "
+                        f"uses it as {kind}.", doc.path, line, f"Rename it to {path.stem}{sniffed[1]}.",
+                        args={"src": src, "kind": kind})
 
 
 # ------------------------------------------------------------------ the stage

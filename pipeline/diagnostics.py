@@ -69,6 +69,7 @@ CODES: dict[str, tuple[str, bool]] = {
     "image-outside": ("error", True),
     "image-remote": ("error", True),
     "image-no-alt": ("error", True),
+    "image-misnamed": ("warning", False),
     "diagram-attribute": ("error", True),
     "diagram-render": ("error", True),
     "diagram-too-wide": ("warning", False),

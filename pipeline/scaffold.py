@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def summary_order(summary: Path, folder: Path, documents: set[str]) -> tuple[str
         link = _SUMMARY_LINK.match(line)
         if not link or not link["target"].strip():
             continue
-        name = (summary.parent / link["target"].strip().split("#")[0]).resolve()
+        name = (summary.parent / unquote(link["target"].strip().split("#")[0])).resolve()     # %20 for a space
         try:
             relative = name.relative_to(folder.resolve()).as_posix()
         except ValueError:

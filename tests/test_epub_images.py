@@ -506,6 +506,9 @@ def test_a_picture_whose_name_lies_about_its_format_goes_in_as_what_it_is(tmp_pa
     guide.write_text(guide.read_text(encoding="utf-8") + "\n![一张名为 jpg 的 PNG](design.jpg)\n", encoding="utf-8")
     result = run_cli("epub", "--manuscript", str(book), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
+    line = guide.read_text(encoding="utf-8").splitlines().index("![一张名为 jpg 的 PNG](design.jpg)") + 1
+    assert (f"guide.md:{line}: warning: the image design.jpg is a PNG file, not what its name says; the book uses it "
+            "as PNG. [image-misnamed] (Rename it to design.png.)") in result.stderr
     with zipfile.ZipFile(tmp_path / "out" / "book.epub") as archive:
         opf = archive.read("EPUB/content.opf").decode()
     assert re.search(r'href="images/[0-9a-f]{12}-design\.png"[^>]*media-type="image/png"', opf) or \

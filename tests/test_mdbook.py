@@ -49,17 +49,18 @@ def test_init_on_a_gitbook_takes_the_title_of_book_json(tmp_path):
     """GitBook's SUMMARY.md opens with "## 目录", which is no title: book.json has it."""
     (tmp_path / "ch1").mkdir()
     (tmp_path / "SUMMARY.md").write_text("## 目录\n\n* [前言](README.md)\n\n## 第一部分\n\n"
-                                         "* [第一章](ch1/README.md)\n  * [1.1 小节](ch1/1.1.md)\n", encoding="utf-8")
+                                         "* [第一章](ch1/README.md)\n  * [1.1 小节](ch1/1.1%20section.md)\n",
+                                         encoding="utf-8")
     (tmp_path / "README.md").write_text("# 前言\n\n序。\n", encoding="utf-8")
     (tmp_path / "ch1" / "README.md").write_text("# 第一章\n\n开篇。\n", encoding="utf-8")
-    (tmp_path / "ch1" / "1.1.md").write_text("## 1.1 小节\n\n正文。\n", encoding="utf-8")
+    (tmp_path / "ch1" / "1.1 section.md").write_text("## 1.1 小节\n\n正文。\n", encoding="utf-8")
     (tmp_path / "book.json").write_text('{"title": "容器实践", "author": "某作者"}', encoding="utf-8")
     result = run_cli("init", str(tmp_path))
     assert result.returncode == 0, result.stderr
     written = yaml.safe_load((tmp_path / "book.yaml").read_text(encoding="utf-8"))
     assert (written["title"], written["authors"]) == ("容器实践", ["某作者"])
     assert [(p["title"], p["documents"]) for p in written["contents"]["parts"]] == [
-        ("正文", ["README.md"]), ("第一部分", ["ch1/README.md", "ch1/1.1.md"])]
+        ("正文", ["README.md"]), ("第一部分", ["ch1/README.md", "ch1/1.1 section.md"])]      # %20 read as a space
 
 
 def test_the_book_checks_clean_and_pages_are_titled_by_their_first_heading(checked):
