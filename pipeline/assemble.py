@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from lxml import etree
 
 from pipeline.book import Asset, Figure, Heading, Section
-from pipeline.check import IMAGE_TYPES, has_description, image_source
+from pipeline.check import has_description, image_source
 from pipeline.documents import Document
 from pipeline.measure import REFERENCES_TITLE, TAKEAWAYS_TITLE, is_anecdote, opening_text
-from pipeline.resources import sniffed_image_type
+from pipeline.resources import image_type
 from pipeline.tree import HEADING_TAGS, element, is_element, text_of
 from pipeline.xref import BookIndex
 
@@ -157,10 +157,7 @@ def attach_images(doc: Document, config, known: frozenset[str]) -> list[Asset]:
         data = found.path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:12]
         # the media type the bytes say: EPUBCheck refuses a PNG that its name calls a JPEG (OPF-029)
-        media_type, suffix = IMAGE_TYPES[found.path.suffix.lower()], found.path.suffix
-        sniffed = sniffed_image_type(data)
-        if sniffed and sniffed[0] != media_type:
-            media_type, suffix = sniffed
+        media_type, suffix = image_type(found.path, data)
         href = f"images/{digest}-{found.path.stem}{suffix}"
         img.set("src", href)
         if not has_description(img):

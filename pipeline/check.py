@@ -24,7 +24,7 @@ from pipeline.html_figures import gather_html_figures, gather_marked_captions
 from pipeline.measure import Measurement, measure
 from pipeline.parse import parse_all
 from pipeline.registry import REGISTRY_FILES, Registry, load_registry
-from pipeline.resources import check_image_file, confine, sniffed_image_type
+from pipeline.resources import IMAGE_TYPES, check_image_file, confine, image_type
 from pipeline.sanitize import sanitize
 from pipeline.text import slugify_ascii
 from pipeline.tree import line_of
@@ -66,8 +66,6 @@ HUGO_KEYS = {key: _ANY for key in (
     "params", "markup", "headless", "isCJKLanguage", "translationKey", "outputs", "resources", "sitemap",
     "build", "subtitle", "comments", "showToc", "hidden", "icon", "bookToc", "bookFlatSection", "bookCollapseSection")}
 
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
-               ".gif": "image/gif", ".webp": "image/webp"}
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)
 
 
@@ -336,14 +334,12 @@ def _check_image_name(path: Path, src: str, doc: Document, line: int | None, dia
     """A picture whose name says another format than its bytes (a PNG saved as .jpg): the book
     uses what the bytes are (pipeline/assemble.py), and the author is told, since other tools
     may not."""
-    if path.suffix.lower() == ".svg":
-        return
     with path.open("rb") as handle:
-        sniffed = sniffed_image_type(handle.read(16))
-    if sniffed and sniffed[0] != IMAGE_TYPES.get(path.suffix.lower()):
-        kind = sniffed[1].lstrip(".").upper().replace("JPG", "JPEG")
+        media_type, suffix = image_type(path, handle.read(16))
+    if media_type != IMAGE_TYPES[path.suffix.lower()]:
+        kind = suffix.lstrip(".").upper().replace("JPG", "JPEG")
         diagnostics.add("image-misnamed", f"the image {src} is a {kind} file, not what its name says; the book "
-                        f"uses it as {kind}.", doc.path, line, f"Rename it to {path.stem}{sniffed[1]}.",
+                        f"uses it as {kind}.", doc.path, line, f"Rename it to {path.stem}{suffix}.",
                         args={"src": src, "kind": kind})
 
 

@@ -3,8 +3,9 @@
 A link whose text is not its own address ("[智谱chat官网](https://chat.z.ai/)") gets the
 address in a page footnote, numbered with the author's notes, as Chinese technical books print
 them. Where a footnote cannot go or would be out of place, the address follows the text in
-brackets: inside a note (a note holds no note), in a caption, in the generated appendices (a reference list gives its addresses in the entry), and everywhere when notes are
-set at the chapter's end (print.notes: chapter-end), whose numbers are the author's. A link that shows its
+brackets: inside a note (a note holds no note), in a caption, in the generated appendices (a
+reference list gives its addresses in the entry), and everywhere when notes are set at the
+chapter's end (print.notes: chapter-end), whose numbers are the author's. A link that shows its
 address already, a site path the book resolved to one of its own pages, or a link in a heading
 (whose text is also the contents' line and the bookmark) adds nothing.
 book.yaml's print.link_urls picks footnote (default), inline or none. The EPUB and the screen
@@ -37,13 +38,17 @@ def shows_its_address(link: etree._Element) -> bool:
     return bool(text) and shown_address(text) == shown_address(link.get("href") or "")
 
 
-def _inside_note(link: etree._Element) -> bool:
-    return any("fn" in classes(a) or "chapter-notes" in classes(a) or "footnotes" in classes(a)
-               for a in link.iterancestors())
+_NOTE_CLASSES = {"fn", "chapter-notes", "footnotes"}
 
 
-def _inline_only(link: etree._Element) -> bool:
-    return any(a.tag in _INLINE_ANCESTORS for a in link.iterancestors())
+def placement(link: etree._Element, footnotes: bool) -> str | None:
+    """Where the link's address goes: "footnote", "bracket", or None (nowhere), by what holds it."""
+    inline = not footnotes
+    for ancestor in link.iterancestors():
+        if ancestor.tag in _NO_ADDRESS_ANCESTORS:
+            return None
+        inline = inline or ancestor.tag in _INLINE_ANCESTORS or bool(_NOTE_CLASSES & classes(ancestor))
+    return "bracket" if inline else "footnote"
 
 
 def _bracketed(link: etree._Element, address: str) -> None:
@@ -77,11 +82,6 @@ def print_link_addresses(root, context) -> None:
                  and context.section.kind != "appendix")
     for link in list(root.iter("a")):
         href = link.get("href") or ""
-        if not _WEB.match(href) or shows_its_address(link) or \
-                any(a.tag in _NO_ADDRESS_ANCESTORS for a in link.iterancestors()):
-            continue
-        address = re.sub(r"^mailto:", "", href, flags=re.I)
-        if footnotes and not _inside_note(link) and not _inline_only(link):
-            _footnote(link, address)
-        else:
-            _bracketed(link, address)
+        where = placement(link, footnotes) if _WEB.match(href) and not shows_its_address(link) else None
+        if where is not None:
+            (_footnote if where == "footnote" else _bracketed)(link, re.sub(r"^mailto:", "", href, flags=re.I))

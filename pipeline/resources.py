@@ -58,13 +58,23 @@ class ImageCheck:
     reason: str = ""
 
 
+# The pictures a book takes, by the suffix of their name.
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
+               ".gif": "image/gif", ".webp": "image/webp"}
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png", ".png"), (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
                (b"GIF87a", "image/gif", ".gif"), (b"GIF89a", "image/gif", ".gif"))
 
 
-def sniffed_image_type(data: bytes) -> tuple[str, str] | None:
-    """(media type, file suffix) a raster image's first bytes say it is, whatever its name says
-    (a PNG saved as kubernetes_design.jpg); None for SVG and what is not recognised."""
+def image_type(path: Path, head: bytes) -> tuple[str, str]:
+    """(media type, file suffix) of an image whose name is path and whose first bytes are head:
+    what the bytes say when they say another raster format than the name (a PNG saved as
+    kubernetes_design.jpg), else what the name says."""
+    named = IMAGE_TYPES[path.suffix.lower()]
+    sniffed = _sniffed(head)
+    return sniffed if sniffed and sniffed[0] != named else (named, path.suffix)
+
+
+def _sniffed(data: bytes) -> tuple[str, str] | None:
     for signature, media_type, suffix in _SIGNATURES:
         if data.startswith(signature):
             return media_type, suffix

@@ -11,11 +11,13 @@ fill in; an existing book.yaml is never overwritten.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import tomllib
 import uuid
-from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import yaml
 
@@ -85,8 +87,8 @@ def scaffold(folder: Path, today: dt.date | None = None) -> Scaffold:
         listed = {name for _title, names in result.parts for name in names}
         unlisted = len(every - listed - {summary.relative_to(folder).as_posix()})
         result.skipped = [(name, why) for name, why in result.skipped if name in listed]
-        result.parts = [(title, [n for n in names if n in set(result.articles)]) for title, names in result.parts]
-        result.parts = [(title, names) for title, names in result.parts if names]
+        readable = set(result.articles)
+        result.parts = [(title, kept) for title, names in result.parts if (kept := [n for n in names if n in readable])]
         result.articles = [name for _title, names in result.parts for name in names]
         if unlisted:
             result.skipped.append((f"{unlisted} other file(s)", "SUMMARY.md does not list them"))
@@ -104,8 +106,6 @@ GENERIC_SUMMARY_TITLES = {"summary", "目录", "目錄", "table of contents", "c
 
 def declared_book(folder: Path) -> dict:
     """What an mdBook book.toml ([book]) or a GitBook book.json declares: title, authors."""
-    import json
-    import tomllib
     try:
         if (folder / "book.toml").is_file():
             declared = tomllib.loads(decode((folder / "book.toml").read_bytes(), folder / "book.toml")).get("book", {})

@@ -82,7 +82,10 @@ class BookIndex:
     site_url: str | None = None     # where site paths no document answers to are found instead
 
     def __post_init__(self):
-        self.site_paths = [(segments, d) for d in self.documents for segments in site_paths(d.document, self.root)]
+        addresses = [(d, site_paths(d.document, self.root)) for d in self.documents]
+        self.site_paths = [(segments, d) for d, found in addresses for segments in found]
+        # each document's own place in the manuscript, the first of its site paths: a folder link finds it
+        self.by_place = {found[0]: d for d, found in reversed(addresses)}
         self.by_path = {d.document.path.resolve(): d for d in self.documents}
         self.by_name: dict[str, DocumentIds] = {}
         for d in self.documents:
@@ -121,8 +124,8 @@ class BookIndex:
             if target is None:
                 return Resolution("unresolved", reason=f"the book has no chapter {chapter[1]}")
         elif path:
-            target, reason = self._document_for(path, here)
-            if target is None and self.site_url and path.startswith("/") and not self._by_site_path(path)[1]:
+            target, reason, unclaimed = self._document_for(path, here)
+            if target is None and unclaimed and self.site_url:
                 return Resolution("external", href=self.site_url + href)
             if target is None:
                 return Resolution("unresolved", reason=reason)
@@ -156,30 +159,34 @@ class BookIndex:
         winners = [d for d in self.documents if best and scores.get(id(d)) == best]
         return (winners[0], []) if len(winners) == 1 else (None, winners)
 
-    def _document_for(self, path: str, here: DocumentIds) -> tuple[DocumentIds | None, str | None]:
+    def _document_for(self, path: str, here: DocumentIds) -> tuple[DocumentIds | None, str | None, bool]:
+        """(the document path names, or None and why; whether it is a site path no document of
+        the book claims, which site_url may point at)."""
         if path.startswith("/"):
             found, ties = self._by_site_path(path)
             if found:
-                return found, None
+                return found, None, False
             if ties:
                 names = ", ".join(display_path(d.document.path) for d in ties)
-                return None, f"'{path}' could be any of {names}; write more of the path"
+                return None, f"'{path}' could be any of {names}; write more of the path", False
             wanted = _segments(path)
             found = self.by_section.get(wanted[-1]) if len(wanted) == 1 else None     # /ch02
-            return (found, None) if found else (None, f"no document of the book is at '{path}'")
+            return (found, None, False) if found else (None, f"no document of the book is at '{path}'", True)
         candidate = (here.document.path.parent / path).resolve()
         if candidate in self.by_path:
-            return self.by_path[candidate], None
-        # a folder stands for its front page, as on GitHub and in GitBook: ../05_container/
-        for page in ("README.md", "index.md", "_index.md", "readme.md"):
-            if (candidate / page) in self.by_path:
-                return self.by_path[candidate / page], None
+            return self.by_path[candidate], None, False
+        # a folder stands for its front page, as on GitHub and in GitBook (../05_container/): the
+        # document whose place in the manuscript is that folder (_segments drops its index page)
+        if self.root is not None and candidate.is_relative_to(self.root.resolve()):
+            place = _segments(candidate.relative_to(self.root.resolve()).as_posix())
+            if place in self.by_place:
+                return self.by_place[place], None, False
         name = _without_suffix(Path(path.rstrip("/")).name)
         if Path(path.rstrip("/")).suffix.lower() in ("", *DOCUMENT_SUFFIXES) and name.lower() in self.by_name:
-            return self.by_name[name.lower()], None
+            return self.by_name[name.lower()], None, False
         if candidate.is_file():
-            return None, f"'{path}' is a file, not a document of the book"
-        return None, f"no document of the book is at '{path}'"
+            return None, f"'{path}' is a file, not a document of the book", False
+        return None, f"no document of the book is at '{path}'", False
 
 
 _FOLDER_PAGES = ("index", "_index", "readme")
